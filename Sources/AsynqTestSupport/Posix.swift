@@ -177,12 +177,6 @@ enum Posix {
             return nil  // ECHILD: already reaped by someone else
         }
     }
-
-    /// Whether a process with this id exists (`kill(pid, 0)` does not fail with ESRCH).
-    static func processExists(_ pid: pid_t) -> Bool {
-        if pid <= 0 { return false }
-        return kill(pid, 0) == 0 || errno != ESRCH
-    }
 }
 
 /// Glibc functions that Swift's Glibc module hides behind `_GNU_SOURCE`, looked up at run time.

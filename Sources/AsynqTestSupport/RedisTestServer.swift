@@ -351,6 +351,7 @@ public final class RedisTestServer: Sendable {
             logFile: layout.logFile,
             readinessTimeout: options.readinessTimeout,
             installHint: installHint,
+            removeWhenOrphaned: layout.directory,
             isReadyLine: { line in
                 // "Ready to accept connections" (TCP, Redis 7.0), "... tcp" (7.2+), or
                 // "The server is now ready to accept connections at <socket>".

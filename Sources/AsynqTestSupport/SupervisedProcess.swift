@@ -42,8 +42,9 @@ public enum ProcessExitStatus: Sendable, Hashable, CustomStringConvertible {
 ///    inherits it). The script starts the server in the background, prints the server's real PID on
 ///    stdout, and starts a watchdog subshell that blocks in `read` on the lifeline.
 /// 2. When the test process dies for any reason (crash, SIGKILL, exit) the kernel closes the write
-///    end, `read` returns on EOF, and the watchdog SIGKILLs the server. Closing the lifeline on
-///    purpose (`kill()`, deinit) uses the same path.
+///    end, `read` returns on EOF, and the watchdog SIGKILLs the server (and deletes
+///    `removeWhenOrphaned`, the server's temporary directory). Dropping this object while the
+///    process runs closes the lifeline too.
 /// 3. On a normal exit an `atexit` hook also SIGKILLs every live server, and the script reports
 ///    the server's exit status (from `wait`) on stdout, so stop/kill learn of the exit by an event.
 ///
@@ -65,6 +66,10 @@ public final class SupervisedProcess: Sendable {
         public var isReadyLine: @Sendable (String) -> Bool
         /// Added to the "not found on PATH" error, e.g. how to install the executable.
         public var installHint: String?
+        /// A file or directory (e.g. the server's temporary directory) that the watchdog deletes
+        /// after it killed the process because the lifeline broke: the test process died, or this
+        /// object was dropped while the process ran. Not deleted by `terminate()` or `kill()`.
+        public var removeWhenOrphaned: String?
 
         public init(
             executable: String,
@@ -73,8 +78,10 @@ public final class SupervisedProcess: Sendable {
             logFile: String? = nil,
             readinessTimeout: Duration = .seconds(10),
             installHint: String? = nil,
+            removeWhenOrphaned: String? = nil,
             isReadyLine: @escaping @Sendable (String) -> Bool
         ) {
+            self.removeWhenOrphaned = removeWhenOrphaned
             self.executable = executable
             self.arguments = arguments
             self.workingDirectory = workingDirectory
@@ -96,19 +103,26 @@ public final class SupervisedProcess: Sendable {
     static let keptLines = 40
     static let marker = "@@asynq-supervisor@@ "
 
-    /// The supervisor. `$1` is the working directory (may be empty), `$2...` the command.
+    /// The supervisor. `$1` is the working directory and `$2` the path to delete when orphaned
+    /// (either may be empty), `$3...` the command.
     /// fd 3 keeps the lifeline for the watchdog only; the server gets /dev/null as stdin and
     /// closes fd 3, so only the watchdog (and this process's write end) keep the pipe open.
     /// The watchdog starts before anything is printed, and the supervisor ignores SIGPIPE, so a
     /// reader that went away can neither kill the supervisor before the watchdog is in place nor
-    /// leave the server unreaped.
+    /// leave the server unreaped. Once the lifeline broke, the watchdog ignores SIGTERM so that
+    /// its cleanup completes; the supervisor waits for it before it reports the exit.
     static let supervisorScript = """
         exec 3<&0 0</dev/null
-        dir=$1; shift
+        dir=$1; cleanup=$2; shift 2
         if [ -n "$dir" ]; then cd "$dir" || exit 126; fi
         "$@" 3<&- &
         child=$!
-        ( read -r _ <&3; kill -KILL "$child" ) >/dev/null 2>&1 &
+        (
+            read -r _ <&3
+            trap '' TERM
+            kill -KILL "$child"
+            if [ -n "$cleanup" ]; then rm -rf -- "$cleanup"; fi
+        ) >/dev/null 2>&1 &
         watchdog=$!
         exec 3<&-
         trap '' PIPE
@@ -116,6 +130,7 @@ public final class SupervisedProcess: Sendable {
         wait "$child"
         status=$?
         kill "$watchdog" 2>/dev/null
+        wait "$watchdog"
         echo "\(marker)child-exit $status"
         """
 
@@ -184,7 +199,10 @@ public final class SupervisedProcess: Sendable {
         do {
             supervisorPID = try Posix.spawn(
                 path: "/bin/sh",
-                arguments: ["/bin/sh", "-c", supervisorScript, "asynq-supervisor", configuration.workingDirectory ?? "", path]
+                arguments: [
+                    "/bin/sh", "-c", supervisorScript, "asynq-supervisor",
+                    configuration.workingDirectory ?? "", configuration.removeWhenOrphaned ?? "", path,
+                ]
                     + configuration.arguments,
                 stdin: lifeline.read,
                 stdout: output.write,
@@ -291,9 +309,12 @@ public final class SupervisedProcess: Sendable {
     @discardableResult
     public func kill() async -> ProcessExitStatus {
         if let status = finishedStatus { return status }
-        try? signal(SIGKILL)
-        // Also close the lifeline: the watchdog kills the process even if its PID is not known yet.
-        severLifeline()
+        if state.withLock({ $0.childPID }) > 0 {
+            try? signal(SIGKILL)
+        } else {
+            // The PID is not known yet: close the lifeline, and the watchdog kills the process.
+            severLifeline()
+        }
         return await waitShieldedFromCancellation(timeout: .seconds(30)) ?? .unknown
     }
 

@@ -10,7 +10,7 @@ import Testing
 
 /// Tests of the real-server test support (`RedisTestServer`): every test starts its own servers on
 /// their own free ports and directories, so they run in parallel.
-@Suite("TestSupport")
+@Suite("TestSupport", .timeLimit(.minutes(1)))
 struct TestSupportTests {
     private func cli(_ arguments: [String], timeout: Duration = .seconds(10)) async throws -> CommandResult {
         try await ExternalCommand.run("redis-cli", arguments, timeout: timeout)
@@ -199,6 +199,8 @@ struct TestSupportTests {
             let status = await process.waitForExit(timeout: .seconds(10))
             #expect(status == .signaled(SIGKILL))
             #expect(processIsGone(pid))
+            // The watchdog also deleted the orphan's directory.
+            #expect(!directoryExists(server.directory))
             #expect(try await ping(bystander) == "PONG")
             await server.stop()
         }

@@ -1,0 +1,346 @@
+package import AsynqRedis
+package import Foundation
+import NIOCore
+import Synchronization
+
+/// The Redis side of asynq: every state transition of `operations.md`, as script calls over
+/// the key layout of `redis-layout.md`. Shared by the client, the server's components, the
+/// inspector and the scheduler.
+///
+/// Calls are built as `RedisScriptCall` values first (`…Call` methods) so that callers on hot
+/// paths can send many of them in one pipeline.
+package final class RedisBroker: Sendable {
+    package let redis: RedisClient
+    /// Queues already added to `asynq:queues` by this process.
+    private let registeredQueues = Mutex<Set<String>>([])
+
+    package static let leaseDuration: Int64 = 30
+    package static let maxArchiveSize = 10_000
+    package static let archivedExpirationDays: Int64 = 90
+    package static let statsTTL: Int64 = 90 * 86_400
+    package static let maxInt64 = "9223372036854775807"
+
+    package init(redis: RedisClient) {
+        self.redis = redis
+    }
+
+    // MARK: - Running scripts
+
+    /// Runs one call; error replies are thrown as `AsynqError` (`NOT FOUND` → `.taskNotFound`).
+    @discardableResult
+    package func run(_ call: RedisScriptCall) async throws(AsynqError) -> RESPToken {
+        do {
+            return try await redis.run(call)
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    /// Runs calls in one pipeline; one result per call.
+    package func run(pipeline calls: [RedisScriptCall]) async throws(AsynqError) -> [Result<RESPToken, AsynqError>] {
+        do {
+            return try await redis.run(pipeline: calls).map { $0.mapError(Self.map) }
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    package static func map(_ error: any Error) -> AsynqError {
+        if let error = error as? AsynqError { return error }
+        if let error = error as? RedisClientError, error.code == .serverError {
+            if error.message.hasSuffix("NOT FOUND") {
+                return AsynqError(.taskNotFound, "task not found", underlying: error)
+            }
+            return AsynqError(.redis, "redis eval error: \(error.message)", underlying: error)
+        }
+        return AsynqError.redis(error)
+    }
+
+    // MARK: - Queues
+
+    /// `SADD asynq:queues q`, once per process and queue (op 1.0).
+    package func registerQueue(_ queue: String) async throws(AsynqError) {
+        if registeredQueues.withLock({ $0.contains(queue) }) { return }
+        do {
+            try await redis.sadd(RedisKeys.allQueues, [queue])
+        } catch {
+            throw Self.map(error)
+        }
+        registeredQueues.withLock { _ = $0.insert(queue) }
+    }
+
+    package func forgetQueue(_ queue: String) {
+        registeredQueues.withLock { _ = $0.remove(queue) }
+    }
+
+    // MARK: - Client writes (§1)
+
+    /// Op 1.1 (with our wake-up notification): 1 ok, 0 ID conflict.
+    package func enqueueCall(_ message: TaskMessage, encoded: Data, now: Date) -> RedisScriptCall {
+        let q = message.queue
+        return RedisScriptCall(
+            BrokerScripts.enqueueNotify,
+            keys: [RedisKeys.taskKey(q, message.id), RedisKeys.pending(q)],
+            arguments: [RESPBytes(encoded), message.id, Int(now.unixNanoseconds), RedisKeys.notifyChannel(q)]
+        )
+    }
+
+    /// Op 1.2: 1 ok, −1 duplicate, 0 ID conflict.
+    package func enqueueUniqueCall(
+        _ message: TaskMessage, encoded: Data, ttlSeconds: Int64, now: Date
+    )
+        -> RedisScriptCall
+    {
+        let q = message.queue
+        return RedisScriptCall(
+            BrokerScripts.enqueueUniqueNotify,
+            keys: [message.uniqueKey, RedisKeys.taskKey(q, message.id), RedisKeys.pending(q)],
+            arguments: [
+                message.id, Int(ttlSeconds), RESPBytes(encoded), Int(now.unixNanoseconds), RedisKeys.notifyChannel(q),
+            ]
+        )
+    }
+
+    /// Op 1.3: 1 ok, 0 ID conflict.
+    package func scheduleCall(_ message: TaskMessage, encoded: Data, processAt: Date) -> RedisScriptCall {
+        let q = message.queue
+        return RedisScriptCall(
+            BrokerScripts.schedule,
+            keys: [RedisKeys.taskKey(q, message.id), RedisKeys.scheduled(q)],
+            arguments: [RESPBytes(encoded), Int(processAt.unixSeconds), message.id]
+        )
+    }
+
+    /// Op 1.4: 1 ok, −1 duplicate, 0 ID conflict.
+    package func scheduleUniqueCall(
+        _ message: TaskMessage, encoded: Data, processAt: Date, ttlSeconds: Int64
+    )
+        -> RedisScriptCall
+    {
+        let q = message.queue
+        return RedisScriptCall(
+            BrokerScripts.scheduleUnique,
+            keys: [message.uniqueKey, RedisKeys.taskKey(q, message.id), RedisKeys.scheduled(q)],
+            arguments: [message.id, Int(ttlSeconds), Int(processAt.unixSeconds), RESPBytes(encoded)]
+        )
+    }
+
+    /// Op 1.5 / 1.6: 1 ok, −1 duplicate (unique only), 0 ID conflict.
+    package func addToGroupCall(
+        _ message: TaskMessage, encoded: Data, now: Date, uniqueTTLSeconds: Int64?
+    )
+        -> RedisScriptCall
+    {
+        let q = message.queue
+        var keys = [
+            RedisKeys.taskKey(q, message.id), RedisKeys.group(q, message.groupKey), RedisKeys.groups(q),
+        ]
+        var arguments: [any RESPArgument] = [RESPBytes(encoded), message.id, Int(now.unixSeconds), message.groupKey]
+        if let uniqueTTLSeconds {
+            keys.append(message.uniqueKey)
+            arguments.append(Int(uniqueTTLSeconds))
+            return RedisScriptCall(BrokerScripts.addToGroupUnique, keys: keys, arguments: arguments)
+        }
+        return RedisScriptCall(BrokerScripts.addToGroup, keys: keys, arguments: arguments)
+    }
+
+    // MARK: - Worker (§2)
+
+    /// Op 2.1 for up to `count` tasks of one queue in one call: each moves pending → active
+    /// with a lease until `now + 30 s`, exactly as a single dequeue does. Empty when the queue
+    /// is empty or paused. Tasks whose message cannot be decoded are returned as failures.
+    package func dequeue(
+        queue: String, count: Int, now: Date
+    ) async throws(AsynqError)
+        -> [Result<TaskMessage, AsynqError>]
+    {
+        let call = RedisScriptCall(
+            BrokerScripts.dequeueBatch,
+            keys: [RedisKeys.pending(queue), RedisKeys.paused(queue), RedisKeys.active(queue), RedisKeys.lease(queue)],
+            arguments: [Int(now.unixSeconds + Self.leaseDuration), RedisKeys.taskKeyPrefix(queue), count]
+        )
+        let reply = try await run(call)
+        guard let elements = reply.array else { return [] }
+        var messages: [Result<TaskMessage, AsynqError>] = []
+        messages.reserveCapacity(elements.count)
+        for element in elements {
+            guard let bytes = element.byteBuffer else { continue }  // dangling ID: Go skips it too
+            do {
+                messages.append(.success(try TaskMessage.decode(bytes.readableBytesView)))
+            } catch {
+                messages.append(.failure(error))
+            }
+        }
+        return messages
+    }
+
+    /// Op 2.2: success without retention, or RevokeTask.
+    package func doneCall(_ message: TaskMessage, now: Date) -> RedisScriptCall {
+        let q = message.queue
+        var keys = [
+            RedisKeys.active(q), RedisKeys.lease(q), RedisKeys.taskKey(q, message.id),
+            RedisKeys.processed(q, on: now), RedisKeys.processedTotal(q),
+        ]
+        let arguments: [any RESPArgument] = [message.id, Int(now.unixSeconds + Self.statsTTL), Self.maxInt64]
+        if !message.uniqueKey.isEmpty {
+            keys.append(message.uniqueKey)
+            return RedisScriptCall(BrokerScripts.doneUnique, keys: keys, arguments: arguments)
+        }
+        return RedisScriptCall(BrokerScripts.done, keys: keys, arguments: arguments)
+    }
+
+    /// Op 2.3: success with retention; `completed_at` is set to now.
+    package func markCompleteCall(_ message: TaskMessage, now: Date) throws(AsynqError) -> RedisScriptCall {
+        let q = message.queue
+        var completed = message
+        completed.completedAt = now.unixSeconds
+        let encoded = try completed.encoded()
+        var keys = [
+            RedisKeys.active(q), RedisKeys.lease(q), RedisKeys.completed(q), RedisKeys.taskKey(q, message.id),
+            RedisKeys.processed(q, on: now), RedisKeys.processedTotal(q),
+        ]
+        let arguments: [any RESPArgument] = [
+            message.id, Int(now.unixSeconds + Self.statsTTL), Int(now.unixSeconds + message.retention),
+            RESPBytes(encoded), Self.maxInt64,
+        ]
+        if !message.uniqueKey.isEmpty {
+            keys.append(message.uniqueKey)
+            return RedisScriptCall(BrokerScripts.markCompleteUnique, keys: keys, arguments: arguments)
+        }
+        return RedisScriptCall(BrokerScripts.markComplete, keys: keys, arguments: arguments)
+    }
+
+    /// Op 2.4: an unfinished task goes back to the front of pending.
+    package func requeueCall(_ message: TaskMessage) -> RedisScriptCall {
+        let q = message.queue
+        return RedisScriptCall(
+            BrokerScripts.requeue,
+            keys: [RedisKeys.active(q), RedisKeys.lease(q), RedisKeys.pending(q), RedisKeys.taskKey(q, message.id)],
+            arguments: [message.id]
+        )
+    }
+
+    /// Op 2.5: failure with retries left.
+    package func retryCall(
+        _ message: TaskMessage,
+        retryAt: Date,
+        errorMessage: String,
+        isFailure: Bool,
+        now: Date
+    ) throws(AsynqError) -> RedisScriptCall {
+        let q = message.queue
+        var updated = message
+        if isFailure { updated.retried += 1 }
+        updated.errorMsg = errorMessage
+        updated.lastFailedAt = now.unixSeconds
+        let encoded = try updated.encoded()
+        return RedisScriptCall(
+            BrokerScripts.retry,
+            keys: [
+                RedisKeys.taskKey(q, message.id), RedisKeys.active(q), RedisKeys.lease(q), RedisKeys.retry(q),
+                RedisKeys.processed(q, on: now), RedisKeys.failed(q, on: now), RedisKeys.processedTotal(q),
+                RedisKeys.failedTotal(q),
+            ],
+            arguments: [
+                message.id, RESPBytes(encoded), Int(retryAt.unixSeconds), Int(now.unixSeconds + Self.statsTTL),
+                isFailure ? 1 : 0, Self.maxInt64,
+            ]
+        )
+    }
+
+    /// Op 2.6: failure without retries left, or SkipRetry.
+    package func archiveCall(
+        _ message: TaskMessage, errorMessage: String, now: Date
+    ) throws(AsynqError)
+        -> RedisScriptCall
+    {
+        let q = message.queue
+        var updated = message
+        updated.errorMsg = errorMessage
+        updated.lastFailedAt = now.unixSeconds
+        let encoded = try updated.encoded()
+        let cutoff = now.unixSeconds - Self.archivedExpirationDays * 86_400
+        return RedisScriptCall(
+            BrokerScripts.archive,
+            keys: [
+                RedisKeys.taskKey(q, message.id), RedisKeys.active(q), RedisKeys.lease(q), RedisKeys.archived(q),
+                RedisKeys.processed(q, on: now), RedisKeys.failed(q, on: now), RedisKeys.processedTotal(q),
+                RedisKeys.failedTotal(q),
+            ],
+            arguments: [
+                message.id, RESPBytes(encoded), Int(now.unixSeconds), Int(cutoff), Self.maxArchiveSize,
+                Int(now.unixSeconds + Self.statsTTL), Self.maxInt64, RedisKeys.taskKeyPrefix(q),
+            ]
+        )
+    }
+
+    /// Op 2.7: moves up to 100 due tasks of `scheduled` or `retry` to pending (or their group).
+    /// Returns how many moved.
+    package func forward(from source: String, queue: String, now: Date) async throws(AsynqError) -> Int {
+        let call = RedisScriptCall(
+            BrokerScripts.forwardNotify,
+            keys: [source, RedisKeys.pending(queue)],
+            arguments: [
+                Int(now.unixSeconds), RedisKeys.taskKeyPrefix(queue), Int(now.unixNanoseconds),
+                RedisKeys.groupKeyPrefix(queue), RedisKeys.notifyChannel(queue),
+            ]
+        )
+        return try await run(call).int ?? 0
+    }
+
+    /// Op 2.8: extends the leases of these active tasks to `expiry` (`ZADD XX`).
+    package func extendLeases(queue: String, ids: [String], expiry: Date) async throws(AsynqError) {
+        guard !ids.isEmpty else { return }
+        var command = RedisCommand("ZADD", RedisKeys.lease(queue), "XX")
+        let score = Int(expiry.unixSeconds)
+        for id in ids { command.append(score, id) }
+        do {
+            try await redis.send(command)
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    /// Op 2.9: messages of active tasks whose lease expired before `cutoff`.
+    package func listLeaseExpired(queue: String, cutoff: Date) async throws(AsynqError) -> [TaskMessage] {
+        let reply = try await run(
+            RedisScriptCall(
+                BrokerScripts.listLeaseExpired,
+                keys: [RedisKeys.lease(queue)],
+                arguments: [Int(cutoff.unixSeconds), RedisKeys.taskKeyPrefix(queue)]
+            )
+        )
+        return (reply.array ?? []).compactMap { element in
+            element.byteBuffer.flatMap { try? TaskMessage.decode($0.readableBytesView) }
+        }
+    }
+
+    /// Op 2.10: deletes up to `batchSize` completed tasks whose retention ended; returns how many.
+    package func deleteExpiredCompleted(queue: String, now: Date, batchSize: Int) async throws(AsynqError) -> Int {
+        try await run(
+            RedisScriptCall(
+                BrokerScripts.deleteExpiredCompleted,
+                keys: [RedisKeys.completed(queue)],
+                arguments: [Int(now.unixSeconds), RedisKeys.taskKeyPrefix(queue), batchSize]
+            )
+        ).int ?? 0
+    }
+
+    /// Op 4.10: asks every server to cancel the task (`PUBLISH asynq:cancel id`).
+    package func publishCancellation(taskID: String) async throws(AsynqError) {
+        do {
+            try await redis.publish(RedisKeys.cancelChannel, taskID)
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    /// Sets the `result` field of an active task.
+    package func writeResult(queue: String, taskID: String, data: Data) async throws(AsynqError) {
+        do {
+            try await redis.hset(RedisKeys.taskKey(queue, taskID), field: "result", value: RESPBytes(data))
+        } catch {
+            throw Self.map(error)
+        }
+    }
+}

@@ -1,0 +1,215 @@
+public import AsynqRedis
+package import Foundation
+public import Logging
+
+/// Enqueues tasks. Wire-compatible with Go asynq's `Client`: a task enqueued here is processed
+/// by Go servers and the other way round.
+///
+/// ```swift
+/// let client = try AsynqClient(redis: .standalone(host: "127.0.0.1", port: 6379))
+/// let info = try await client.enqueue(AsynqTask(type: "email:deliver", payload: json), .queue("critical"), .maxRetry(5))
+/// ```
+public final class AsynqClient: Sendable {
+    package let broker: RedisBroker
+    private let ownsConnection: Bool
+    private let logger: Logger
+    private let now: @Sendable () -> Date
+
+    /// A client with its own Redis connections (closed by ``close()``).
+    public convenience init(
+        redis options: RedisConnectionOptions, logger: Logger = Logger(label: "asynq.client")
+    )
+        throws
+    {
+        let redis = try RedisClient(options: options, logger: logger)
+        self.init(redis: redis, ownsConnection: true, logger: logger, now: { Date() })
+    }
+
+    /// A client sharing an existing Redis client (``close()`` leaves it open).
+    public convenience init(redis: RedisClient, logger: Logger = Logger(label: "asynq.client")) {
+        self.init(redis: redis, ownsConnection: false, logger: logger, now: { Date() })
+    }
+
+    package init(redis: RedisClient, ownsConnection: Bool, logger: Logger, now: @escaping @Sendable () -> Date) {
+        self.broker = RedisBroker(redis: redis)
+        self.ownsConnection = ownsConnection
+        self.logger = logger
+        self.now = now
+    }
+
+    // MARK: Enqueue
+
+    /// Enqueues `task` with its own options, then `options` (later options win). Returns what
+    /// was stored. Throws `AsynqError` `.duplicateTask` (a unique task is already queued),
+    /// `.taskIDConflict` (the ID is taken), `.invalidArgument` (bad options), `.redis`.
+    @discardableResult
+    public func enqueue(_ task: AsynqTask, _ options: TaskOption...) async throws -> TaskInfo {
+        try await enqueue(task, options: options)
+    }
+
+    @discardableResult
+    public func enqueue(_ task: AsynqTask, options: [TaskOption]) async throws -> TaskInfo {
+        let now = self.now()
+        let prepared = try prepare(task, options: options, now: now)
+        try await broker.registerQueue(prepared.message.queue)
+        let reply: RESPToken
+        do {
+            reply = try await broker.redis.run(prepared.call)
+        } catch {
+            throw RedisBroker.map(error)
+        }
+        try Self.check(reply)
+        return prepared.info
+    }
+
+    /// Enqueues many tasks in one round trip (one pipeline). The result at index `i` belongs to
+    /// `tasks[i]`. Each task is enqueued atomically on its own, but the batch is **not** atomic as
+    /// a whole: some may succeed while others fail (`.taskIDConflict`, invalid options). Group
+    /// and unique tasks are refused per item, as Go asynq does.
+    public func enqueueBatch(
+        _ tasks: [AsynqTask], _ options: TaskOption...
+    ) async throws
+        -> [Result<TaskInfo, AsynqError>]
+    {
+        let now = self.now()
+        var results = [Result<TaskInfo, AsynqError>?](repeating: nil, count: tasks.count)
+        var calls: [RedisScriptCall] = []
+        var indices: [Int] = []
+        var infos: [TaskInfo] = []
+        var queues = Set<String>()
+        for (index, task) in tasks.enumerated() {
+            do {
+                let prepared = try prepare(task, options: options, now: now)
+                if prepared.message.groupKey != "" {
+                    throw AsynqError.invalid("batch enqueue does not support group tasks")
+                }
+                if prepared.message.uniqueKey != "" {
+                    throw AsynqError.invalid("batch enqueue does not support unique tasks")
+                }
+                calls.append(prepared.call)
+                indices.append(index)
+                infos.append(prepared.info)
+                queues.insert(prepared.message.queue)
+            } catch let error as AsynqError {
+                results[index] = .failure(error)
+            }
+        }
+        for queue in queues.sorted() { try await broker.registerQueue(queue) }
+        if !calls.isEmpty {
+            let replies = try await broker.run(pipeline: calls)
+            for ((index, info), reply) in zip(zip(indices, infos), replies) {
+                results[index] = reply.flatMap { token in
+                    do {
+                        try Self.check(token)
+                        return .success(info)
+                    } catch let error as AsynqError {
+                        return .failure(error)
+                    } catch {
+                        return .failure(RedisBroker.map(error))
+                    }
+                }
+            }
+        }
+        return results.map { $0 ?? .failure(AsynqError(.internal, "no result")) }
+    }
+
+    private struct Prepared {
+        var message: TaskMessage
+        var call: RedisScriptCall
+        var info: TaskInfo
+    }
+
+    /// Composes options, builds the message and the script call (`api.md` §3 "Enqueue algorithm").
+    private func prepare(_ task: AsynqTask, options: [TaskOption], now: Date) throws -> Prepared {
+        guard !task.type.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw AsynqError.invalid("task typename cannot be empty")
+        }
+        let composed = try ComposedOptions(task.options + options, now: now)
+        var message = TaskMessage()
+        message.id = composed.taskID ?? UUID().uuidString.lowercased()
+        message.type = task.type
+        message.payload = task.payload ?? Data()
+        message.queue = composed.queue
+        message.retry = Int32(clamping: composed.maxRetry)
+        var headers = task.headers
+        for (key, value) in composed.headers { headers[key] = value }
+        message.headers = headers
+        if let deadline = composed.deadline { message.deadline = deadline.unixSeconds }
+        if let timeout = composed.timeout {
+            message.timeout = timeout.wholeSeconds
+        } else if composed.deadline == nil {
+            message.timeout = ComposedOptions.defaultTimeout.wholeSeconds
+        }
+        if composed.uniqueTTL != nil {
+            message.uniqueKey = RedisKeys.unique(composed.queue, type: task.type, payload: task.payload)
+        }
+        if let group = composed.group { message.groupKey = group }
+        message.retention = composed.retention.wholeSeconds
+        let encoded = try message.encoded()
+
+        let call: RedisScriptCall
+        let state: TaskState
+        let nextProcessAt: Date?
+        if composed.processAt > now {
+            if let ttl = composed.uniqueTTL {
+                let lockUntil = composed.processAt.addingTimeInterval(ttl.timeInterval)
+                let ttlSeconds = Int64(lockUntil.timeIntervalSince(now).rounded(.towardZero))
+                call = broker.scheduleUniqueCall(
+                    message,
+                    encoded: encoded,
+                    processAt: composed.processAt,
+                    ttlSeconds: ttlSeconds
+                )
+            } else {
+                call = broker.scheduleCall(message, encoded: encoded, processAt: composed.processAt)
+            }
+            state = .scheduled
+            nextProcessAt = composed.processAt
+        } else if composed.group != nil {
+            call = broker.addToGroupCall(
+                message,
+                encoded: encoded,
+                now: now,
+                uniqueTTLSeconds: composed.uniqueTTL?.wholeSeconds
+            )
+            state = .aggregating
+            nextProcessAt = nil
+        } else {
+            if let ttl = composed.uniqueTTL {
+                call = broker.enqueueUniqueCall(message, encoded: encoded, ttlSeconds: ttl.wholeSeconds, now: now)
+            } else {
+                call = broker.enqueueCall(message, encoded: encoded, now: now)
+            }
+            state = .pending
+            nextProcessAt = now
+        }
+        let info = TaskInfo(message: message, state: state, nextProcessAt: nextProcessAt, result: nil)
+        return Prepared(message: message, call: call, info: info)
+    }
+
+    /// Maps the enqueue scripts' result codes: 1 ok, 0 ID conflict, −1 duplicate.
+    private static func check(_ reply: RESPToken) throws {
+        switch reply.int {
+        case 1: return
+        case 0: throw AsynqError.taskIDConflict
+        case -1: throw AsynqError.duplicateTask
+        default: throw AsynqError(.internal, "unexpected reply from the enqueue script: \(reply)")
+        }
+    }
+
+    // MARK: Other operations
+
+    /// Checks the connection to Redis.
+    public func ping() async throws {
+        do {
+            try await broker.redis.ping()
+        } catch {
+            throw RedisBroker.map(error)
+        }
+    }
+
+    /// Closes the Redis connections if the client created them.
+    public func close() async {
+        if ownsConnection { await broker.redis.close() }
+    }
+}
