@@ -77,6 +77,7 @@ let package = Package(
                 "Asynq",
                 "AsynqRedis",
                 "AsynqTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: upcoming

@@ -1,3 +1,6 @@
+import NIOPosix
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,8 +8,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOPosix
-import Synchronization
 
 /// What a finished command printed and how it ended.
 public struct CommandResult: Sendable {
@@ -117,7 +118,8 @@ public enum ExternalCommand {
     ) async throws -> CommandResult {
         let result = try await run(executable, arguments, timeout: timeout, installHint: installHint)
         guard result.succeeded else {
-            let lines = (result.standardError + result.standardOutput).split(separator: "\n").suffix(20).map(String.init)
+            let lines = (result.standardError + result.standardOutput).split(separator: "\n").suffix(20).map(
+                String.init)
             throw TestSupportError(
                 .commandFailed,
                 "\(executable) \(arguments.joined(separator: " ")) failed: \(result.status)\(result.timedOut ? " (timed out)" : "")",

@@ -14,7 +14,9 @@ extension RedisTestServer {
     }
 
     /// Options for the unix socket; throws unless the server was started with `unixSocket: true`.
-    public func unixSocketConnectionOptions(database: Int = 0, user: ACLUser? = nil) throws(TestSupportError) -> RedisConnectionOptions {
+    public func unixSocketConnectionOptions(
+        database: Int = 0, user: ACLUser? = nil
+    ) throws(TestSupportError) -> RedisConnectionOptions {
         guard let unixSocketPath else {
             throw TestSupportError(.notRunning, "the server was started without a unix socket (Options.unixSocket)")
         }
@@ -28,7 +30,9 @@ extension RedisTestServer {
 
     /// TLS settings trusting the test CA, with the client certificate when `clientCertificate`;
     /// nil unless the server was started with `tls: true`.
-    public func tlsConfiguration(clientCertificate: Bool = true, serverName: String? = "localhost") -> RedisTLSConfiguration? {
+    public func tlsConfiguration(
+        clientCertificate: Bool = true, serverName: String? = "localhost"
+    ) -> RedisTLSConfiguration? {
         guard let certificates else { return nil }
         return RedisTLSConfiguration(
             caFile: certificates.caFile,
@@ -45,7 +49,8 @@ extension RedisTestServer {
         clientCertificate: Bool = true,
         serverName: String? = "localhost"
     ) throws(TestSupportError) -> RedisConnectionOptions {
-        guard let tlsPort, let tls = tlsConfiguration(clientCertificate: clientCertificate, serverName: serverName) else {
+        guard let tlsPort, let tls = tlsConfiguration(clientCertificate: clientCertificate, serverName: serverName)
+        else {
             throw TestSupportError(.notRunning, "the server was started without TLS (Options.tls)")
         }
         return .standalone(

@@ -1,3 +1,6 @@
+import Foundation
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,8 +8,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import Synchronization
 
 /// A real `redis-server` started for a test, on free ports of 127.0.0.1 and in its own temporary
 /// directory, with no persistence (`--save "" --appendonly no`).
@@ -75,7 +76,8 @@ public final class RedisTestServer: Sendable {
         }
     }
 
-    static let installHint = "install it with 'apt-get install -y redis-server redis-sentinel redis-tools' (scripts/test does this)"
+    static let installHint =
+        "install it with 'apt-get install -y redis-server redis-sentinel redis-tools' (scripts/test does this)"
 
     public let options: Options
     public let host = "127.0.0.1"
@@ -343,7 +345,9 @@ public final class RedisTestServer: Sendable {
         return arguments + options.extraArguments
     }
 
-    private static func configuration(options: Options, layout: Layout, arguments: [String]) -> SupervisedProcess.Configuration {
+    private static func configuration(
+        options: Options, layout: Layout, arguments: [String]
+    ) -> SupervisedProcess.Configuration {
         SupervisedProcess.Configuration(
             executable: options.executable,
             arguments: arguments,
@@ -363,8 +367,8 @@ public final class RedisTestServer: Sendable {
     /// Cluster mode needs a bus port; we choose one unless the caller did.
     private static func hasClusterEnabled(_ arguments: [String]) -> Bool {
         guard !arguments.contains("--cluster-port"),
-              let index = arguments.firstIndex(of: "--cluster-enabled"),
-              index + 1 < arguments.count
+            let index = arguments.firstIndex(of: "--cluster-enabled"),
+            index + 1 < arguments.count
         else { return false }
         return arguments[index + 1].lowercased() == "yes"
     }

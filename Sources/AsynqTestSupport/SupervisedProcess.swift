@@ -1,3 +1,7 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,9 +9,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import NIOCore
-import NIOPosix
-import Synchronization
 
 /// How a supervised process ended.
 public enum ProcessExitStatus: Sendable, Hashable, CustomStringConvertible {
@@ -134,7 +135,9 @@ public final class SupervisedProcess: Sendable {
         echo "\(marker)child-exit $status"
         """
 
-    private init(configuration: Configuration, executablePath: String, supervisorPID: Int32, lifeline: Int32, logFD: Int32) {
+    private init(
+        configuration: Configuration, executablePath: String, supervisorPID: Int32, lifeline: Int32, logFD: Int32
+    ) {
         self.configuration = configuration
         self.executablePath = executablePath
         self.supervisorPID = supervisorPID

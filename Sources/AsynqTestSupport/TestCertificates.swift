@@ -40,7 +40,9 @@ public struct TestCertificates: Sendable, Hashable {
         let config = "\(directory)/openssl.cnf"
         let subjectAltNames = (serverDNSNames.map { "DNS:\($0)" } + serverIPAddresses.map { "IP:\($0)" })
             .joined(separator: ", ")
-        try writeFile(config, """
+        try writeFile(
+            config,
+            """
             [req]
             distinguished_name = dn
             prompt = no
@@ -68,8 +70,10 @@ public struct TestCertificates: Sendable, Hashable {
         let newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         try await openssl(
             ["req", "-x509", "-config", config, "-extensions", "ca_ext"] + newKey
-                + ["-keyout", certificates.caKey, "-out", certificates.caFile, "-days", "30",
-                   "-subj", "/CN=swift-asynq test CA"]
+                + [
+                    "-keyout", certificates.caKey, "-out", certificates.caFile, "-days", "30",
+                    "-subj", "/CN=swift-asynq test CA",
+                ]
         )
         for (name, cert, key, subject, extensions) in [
             ("server", certificates.serverCert, certificates.serverKey, "/CN=localhost", "server_ext"),

@@ -1,12 +1,13 @@
+import AsynqRedis
+import AsynqTestSupport
+import Synchronization
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import AsynqRedis
-import AsynqTestSupport
-import Synchronization
-import Testing
 
 /// Tests of the real-server test support (`RedisTestServer`): every test starts its own servers on
 /// their own free ports and directories, so they run in parallel.
@@ -41,7 +42,9 @@ struct TestSupportTests {
             // No persistence, its own directory.
             let config = try await cli(["-p", String(server.port), "config", "get", "*"])
             let lines = config.standardOutput.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            let values = Dictionary(stride(from: 0, to: lines.count - 1, by: 2).map { (lines[$0], lines[$0 + 1]) }) { a, _ in a }
+            let values = Dictionary(stride(from: 0, to: lines.count - 1, by: 2).map { (lines[$0], lines[$0 + 1]) }) {
+                a, _ in a
+            }
             #expect(values["appendonly"] == "no")
             #expect(values["dir"] == server.directory)
             #expect(values["save"] == "")
@@ -69,14 +72,21 @@ struct TestSupportTests {
 
     @Test func aclUsers() async throws {
         let admin = RedisTestServer.ACLUser(name: "admin", password: "adminpw")
-        let reader = RedisTestServer.ACLUser(name: "reader", password: "readerpw", rules: ["on", "~*", "+ping", "+get"])
+        let reader = RedisTestServer.ACLUser(
+            name: "reader", password: "readerpw", rules: ["on", "~*", "+ping", "+get"])
         try await withRedisServer(.init(aclUsers: [admin, reader])) { server in
             let port = String(server.port)
-            let adminSet = try await cli(["-p", port, "--user", "admin", "--pass", "adminpw", "--no-auth-warning", "set", "k", "v"])
+            let adminSet = try await cli([
+                "-p", port, "--user", "admin", "--pass", "adminpw", "--no-auth-warning", "set", "k", "v",
+            ])
             #expect(adminSet.output == "OK")
-            let readerGet = try await cli(["-p", port, "--user", "reader", "--pass", "readerpw", "--no-auth-warning", "get", "k"])
+            let readerGet = try await cli([
+                "-p", port, "--user", "reader", "--pass", "readerpw", "--no-auth-warning", "get", "k",
+            ])
             #expect(readerGet.output == "v")
-            let readerSet = try await cli(["-p", port, "--user", "reader", "--pass", "readerpw", "--no-auth-warning", "set", "k", "w"])
+            let readerSet = try await cli([
+                "-p", port, "--user", "reader", "--pass", "readerpw", "--no-auth-warning", "set", "k", "w",
+            ])
             #expect(readerSet.output.contains("NOPERM"))
             let wrong = try await cli(["-p", port, "--user", "admin", "--pass", "nope", "--no-auth-warning", "ping"])
             #expect(wrong.standardError.contains("WRONGPASS"))
@@ -92,19 +102,25 @@ struct TestSupportTests {
             let tlsPort = try #require(server.tlsPort)
             #expect(tlsPort != server.port)
             let answer = try await cli([
-                "--tls", "--cacert", certificates.caFile, "--cert", certificates.clientCert, "--key", certificates.clientKey,
+                "--tls", "--cacert", certificates.caFile, "--cert", certificates.clientCert, "--key",
+                certificates.clientKey,
                 "-p", String(tlsPort), "ping",
             ])
             #expect(answer.output == "PONG")
             // Client certificates are optional.
-            let withoutClientCert = try await cli(["--tls", "--cacert", certificates.caFile, "-p", String(tlsPort), "ping"])
+            let withoutClientCert = try await cli([
+                "--tls", "--cacert", certificates.caFile, "-p", String(tlsPort), "ping",
+            ])
             #expect(withoutClientCert.output == "PONG")
             // The plain port still answers.
             #expect(try await ping(server) == "PONG")
             // The server certificate names 127.0.0.1 and localhost.
             let verify = try await ExternalCommand.run(
                 "openssl",
-                ["verify", "-CAfile", certificates.caFile, "-verify_ip", "127.0.0.1", "-verify_hostname", "localhost", certificates.serverCert]
+                [
+                    "verify", "-CAfile", certificates.caFile, "-verify_ip", "127.0.0.1", "-verify_hostname",
+                    "localhost", certificates.serverCert,
+                ]
             )
             #expect(verify.succeeded, "\(verify.standardOutput) \(verify.standardError)")
             let options = try server.tlsConnectionOptions()

@@ -1,9 +1,9 @@
-import Foundation
+package import Foundation
 
 /// Text forms Go asynq writes (durations, quoted strings, dates), so Go tools read ours.
-enum GoFormat {
+package enum GoFormat {
     /// Go's `time.Duration.String()`: `0s`, `1.5s`, `1m30s`, `1h0m0s`, `500ms`, `2µs`, `3ns`.
-    static func duration(_ d: Duration) -> String {
+    package static func duration(_ d: Duration) -> String {
         let (seconds, attoseconds) = d.components
         var nanos = seconds.multipliedReportingOverflow(by: 1_000_000_000).partialValue + attoseconds / 1_000_000_000
         if nanos == 0 { return "0s" }
@@ -45,7 +45,7 @@ enum GoFormat {
     }
 
     /// Parses Go duration syntax (`1h30m`, `90s`, `1.5h`, `300ms`, `-2m`).
-    static func parseDuration(_ text: String) -> Duration? {
+    package static func parseDuration(_ text: String) -> Duration? {
         var rest = Substring(text)
         var negative = false
         if rest.hasPrefix("-") || rest.hasPrefix("+") {
@@ -79,7 +79,7 @@ enum GoFormat {
     }
 
     /// Go's `strconv.Quote`.
-    static func quote(_ text: String) -> String {
+    package static func quote(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -119,7 +119,7 @@ enum GoFormat {
     }
 
     /// Go's `time.UnixDate` layout in UTC: `Mon Jan  2 15:04:05 UTC 2006`.
-    static func unixDate(_ date: Date) -> String {
+    package static func unixDate(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC") ?? calendar.timeZone
         let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
@@ -137,11 +137,11 @@ enum GoFormat {
     }
 
     /// Go `encoding/json` of a string array (escaping `<`, `>`, `&` as Go does).
-    static func jsonStringArray(_ values: [String]) -> String {
+    package static func jsonStringArray(_ values: [String]) -> String {
         "[" + values.map(jsonString).joined(separator: ",") + "]"
     }
 
-    static func jsonString(_ value: String) -> String {
+    package static func jsonString(_ value: String) -> String {
         var out = "\""
         for scalar in value.unicodeScalars {
             switch scalar {

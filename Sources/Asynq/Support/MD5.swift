@@ -2,7 +2,7 @@ import Foundation
 
 /// MD5 (RFC 1321), for asynq's uniqueness keys only (they hash the payload with MD5; this is
 /// not used for anything security related).
-enum MD5 {
+package enum MD5 {
     private static let shifts: [UInt32] = [
         7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
         5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
@@ -15,7 +15,7 @@ enum MD5 {
         UInt32(truncatingIfNeeded: Int64((abs(sin(Double(i + 1))) * 4_294_967_296).rounded(.down)))
     }
 
-    static func digest(of message: [UInt8]) -> [UInt8] {
+    package static func digest(of message: [UInt8]) -> [UInt8] {
         var a0: UInt32 = 0x6745_2301
         var b0: UInt32 = 0xefcd_ab89
         var c0: UInt32 = 0x98ba_dcfe
@@ -78,7 +78,7 @@ enum MD5 {
         return out
     }
 
-    static func hexDigest(of message: [UInt8]) -> String {
+    package static func hexDigest(of message: [UInt8]) -> String {
         let hex = Array("0123456789abcdef".utf8)
         var chars: [UInt8] = []
         chars.reserveCapacity(32)

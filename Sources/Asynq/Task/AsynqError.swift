@@ -71,7 +71,7 @@ public struct AsynqError: Error, Hashable, Sendable, CustomStringConvertible {
         AsynqError(.revokeTask, reason.map { "\($0): revoke task" } ?? "revoke task")
     }
 
-    static func invalid(_ message: String) -> AsynqError {
+    package static func invalid(_ message: String) -> AsynqError {
         AsynqError(.invalidArgument, message)
     }
 

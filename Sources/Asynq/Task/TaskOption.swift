@@ -66,21 +66,21 @@ public enum TaskOption: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The options of one enqueue call after composition (task options first, then the call's).
-struct ComposedOptions: Sendable {
-    var maxRetry = 25
-    var queue = "default"
-    var taskID: String?
-    var timeout: Duration?
-    var deadline: Date?
-    var uniqueTTL: Duration?
-    var processAt: Date
-    var retention: Duration = .zero
-    var group: String?
-    var headers: [String: String] = [:]
+package struct ComposedOptions: Sendable {
+    package var maxRetry = 25
+    package var queue = "default"
+    package var taskID: String?
+    package var timeout: Duration?
+    package var deadline: Date?
+    package var uniqueTTL: Duration?
+    package var processAt: Date
+    package var retention: Duration = .zero
+    package var group: String?
+    package var headers: [String: String] = [:]
 
     static let defaultTimeout: Duration = .seconds(1800)
 
-    init(_ options: [TaskOption], now: Date) throws(AsynqError) {
+    package init(_ options: [TaskOption], now: Date) throws(AsynqError) {
         processAt = now
         for option in options {
             switch option {
