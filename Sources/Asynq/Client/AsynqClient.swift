@@ -66,6 +66,10 @@ public final class AsynqClient: Sendable {
     /// `tasks[i]`. Each task is enqueued atomically on its own, but the batch is **not** atomic as
     /// a whole: some may succeed while others fail (`.taskIDConflict`, invalid options). Group
     /// and unique tasks are refused per item, as Go asynq does.
+    ///
+    /// Two deliberate differences from Go's `BatchEnqueueContext`: an item whose task ID is
+    /// already taken is reported as `.taskIDConflict` (Go reports success although it wrote
+    /// nothing), and `.header` options of the call are applied (Go ignores them in batch mode).
     public func enqueueBatch(
         _ tasks: [AsynqTask], _ options: TaskOption...
     ) async throws
