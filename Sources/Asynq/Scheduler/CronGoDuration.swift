@@ -1,10 +1,6 @@
-/// Go `time.ParseDuration`, exact to the nanosecond, with Go's error texts.
-///
-/// `GoFormat.parseDuration` is close but not exact enough for `@every`: it sums the parts as
-/// `Double` and rounds, where Go accumulates whole units as integers and truncates the scaled
-/// fraction (`1.9999999999s` is 1 999 999 999 ns in Go, 2 s there; very large counts such as
-/// `3999999999999999999ns` also lose precision). Since `@every` then truncates to whole seconds,
-/// that difference changes the interval, so the cron parser uses this one.
+/// Go `time.ParseDuration`, exact to the nanosecond, with Go's error texts: whole units are
+/// accumulated as integers and the scaled fraction truncated, as Go does (`1.9999999999s` is
+/// 1 999 999 999 ns). Used by the cron parser (`@every`) and by `GoFormat.parseDuration`.
 enum CronGoDuration {
     /// Nanoseconds for `text`, or Go's error message (`time: invalid duration "x"`, …).
     static func parse(_ text: String) -> Result<Int64, CronGoDurationError> {

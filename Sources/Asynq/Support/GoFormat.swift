@@ -44,38 +44,11 @@ package enum GoFormat {
         return "\(whole).\(digits)"
     }
 
-    /// Parses Go duration syntax (`1h30m`, `90s`, `1.5h`, `300ms`, `-2m`).
+    /// Parses Go duration syntax (`1h30m`, `90s`, `1.5h`, `300ms`, `-2m`), exactly as Go's
+    /// `time.ParseDuration` does; nil when Go would return an error.
     package static func parseDuration(_ text: String) -> Duration? {
-        var rest = Substring(text)
-        var negative = false
-        if rest.hasPrefix("-") || rest.hasPrefix("+") {
-            negative = rest.first == "-"
-            rest = rest.dropFirst()
-        }
-        if rest == "0" { return .zero }
-        guard !rest.isEmpty else { return nil }
-        var totalNanos: Double = 0
-        while !rest.isEmpty {
-            let number = rest.prefix { $0.isNumber || $0 == "." }
-            guard !number.isEmpty, let value = Double(number) else { return nil }
-            rest = rest.dropFirst(number.count)
-            let unit = rest.prefix { !$0.isNumber && $0 != "." }
-            rest = rest.dropFirst(unit.count)
-            let scale: Double
-            switch unit {
-            case "ns": scale = 1
-            case "us", "µs", "μs": scale = 1e3
-            case "ms": scale = 1e6
-            case "s": scale = 1e9
-            case "m": scale = 60e9
-            case "h": scale = 3600e9
-            default: return nil
-            }
-            totalNanos += value * scale
-        }
-        guard totalNanos < 9.2e18 else { return nil }
-        let nanos = Int64(totalNanos.rounded())
-        return .nanoseconds(negative ? -nanos : nanos)
+        guard case .success(let nanoseconds) = CronGoDuration.parse(text) else { return nil }
+        return .nanoseconds(nanoseconds)
     }
 
     /// Go's `strconv.Quote`.
