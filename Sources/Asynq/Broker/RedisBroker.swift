@@ -11,8 +11,6 @@ import Synchronization
 /// paths can send many of them in one pipeline.
 package final class RedisBroker: Sendable {
     package let redis: RedisClient
-    /// Queues already added to `asynq:queues` by this process.
-    private let registeredQueues = Mutex<Set<String>>([])
 
     package static let leaseDuration: Int64 = 30
     package static let maxArchiveSize = 10_000
@@ -58,19 +56,21 @@ package final class RedisBroker: Sendable {
 
     // MARK: - Queues
 
-    /// `SADD asynq:queues q`, once per process and queue (op 1.0).
-    package func registerQueue(_ queue: String) async throws(AsynqError) {
-        if registeredQueues.withLock({ $0.contains(queue) }) { return }
+    /// `SADD asynq:queues q` (op 1.0): Go's inspector, CLI and web UI only see queues listed
+    /// there. Sent in the same pipeline as each create operation rather than cached per process,
+    /// so a queue removed by an inspector (here or elsewhere) is registered again by the next
+    /// enqueue; it costs no round trip.
+    package static func registerQueueCommand(_ queue: String) -> RedisCommand {
+        RedisCommand("SADD", RedisKeys.allQueues, queue)
+    }
+
+    /// Runs a create operation of `queue` together with its registration, in one round trip.
+    package func runRegistering(queue: String, _ call: RedisScriptCall) async throws(AsynqError) -> RESPToken {
         do {
-            try await redis.sadd(RedisKeys.allQueues, [queue])
+            return try await redis.run(call, after: [Self.registerQueueCommand(queue)])
         } catch {
             throw Self.map(error)
         }
-        registeredQueues.withLock { _ = $0.insert(queue) }
-    }
-
-    package func forgetQueue(_ queue: String) {
-        registeredQueues.withLock { _ = $0.remove(queue) }
     }
 
     // MARK: - Client writes (§1)

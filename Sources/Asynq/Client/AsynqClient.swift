@@ -51,13 +51,7 @@ public final class AsynqClient: Sendable {
     public func enqueue(_ task: AsynqTask, options: [TaskOption]) async throws -> TaskInfo {
         let now = self.now()
         let prepared = try prepare(task, options: options, now: now)
-        try await broker.registerQueue(prepared.message.queue)
-        let reply: RESPToken
-        do {
-            reply = try await broker.redis.run(prepared.call)
-        } catch {
-            throw RedisBroker.map(error)
-        }
+        let reply = try await broker.runRegistering(queue: prepared.message.queue, prepared.call)
         try Self.check(reply)
         return prepared.info
     }
@@ -98,8 +92,14 @@ public final class AsynqClient: Sendable {
                 results[index] = .failure(error)
             }
         }
-        for queue in queues.sorted() { try await broker.registerQueue(queue) }
         if !calls.isEmpty {
+            do {
+                for result in try await broker.redis.pipeline(queues.sorted().map(RedisBroker.registerQueueCommand)) {
+                    _ = try result.get()
+                }
+            } catch {
+                throw RedisBroker.map(error)
+            }
             let replies = try await broker.run(pipeline: calls)
             for ((index, info), reply) in zip(zip(indices, infos), replies) {
                 results[index] = reply.flatMap { token in

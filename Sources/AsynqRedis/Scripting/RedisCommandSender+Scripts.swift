@@ -35,6 +35,25 @@ extension RedisCommandSender {
         }
     }
 
+    /// Sends `prelude` and the script call in one pipeline (one round trip) and returns the
+    /// script's reply. A failing prelude command is thrown; `NOSCRIPT` is handled as in
+    /// ``run(_:)`` (the prelude is not sent again).
+    @discardableResult
+    public func run(_ call: RedisScriptCall, after prelude: [RedisCommand]) async throws -> RESPToken {
+        let results = try await pipeline(prelude + [call.evalsha])
+        for result in results.dropLast() { _ = try result.get() }
+        switch results.last {
+        case .success(let token)?:
+            return token
+        case .failure(let error)? where error.serverErrorPrefix == "NOSCRIPT":
+            return try await send(call.eval)
+        case .failure(let error)?:
+            throw error
+        case nil:
+            throw RedisClientError(.unexpectedReply, "empty pipeline reply")
+        }
+    }
+
     /// Runs several script calls in one pipeline, one result per call, in order; calls that hit
     /// `NOSCRIPT` are sent again with `EVAL` in a second pipeline.
     public func run(pipeline calls: [RedisScriptCall]) async throws -> [Result<RESPToken, RedisClientError>] {
