@@ -748,6 +748,10 @@ public struct DumpComparator: Sendable {
 
     private let volatileByPointer: [String: [CompatFixture.Volatile]]
 
+    /// When the replay began: TTLs shrink in real time, so a slow (loaded) replay is allowed
+    /// the real time it took on top of the TTL tolerance.
+    public let startedAt = ContinuousClock.now
+
     public init(fixture: CompatFixture, timeline: CompatTimeline, tolerances: Tolerances = .scriptedClock) {
         self.fixture = fixture
         self.timeline = timeline
@@ -964,7 +968,9 @@ extension DumpComparator {
                 return
             }
             let nominal = (volatile.nominalSeconds ?? (expected.ttlSeconds)) * 1000
-            if actual.ttlMilliseconds > nominal || actual.ttlMilliseconds < nominal - tolerance {
+            let elapsed = ContinuousClock.now - comparator.startedAt
+            let allowance = tolerance + DumpText.milliseconds(elapsed)
+            if actual.ttlMilliseconds > nominal || actual.ttlMilliseconds < nominal - allowance {
                 differ(
                     .ttlDiffers, pointer, expected: "TTL ≈ \(nominal) ms (recorded \(expected.ttlMilliseconds) ms)",
                     actual: "\(actual.ttlMilliseconds) ms")

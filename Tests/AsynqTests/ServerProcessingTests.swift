@@ -182,10 +182,12 @@ struct ServerProcessingTests {
                 }
             }
             try await withRunningServer(server) { () async throws in
-                let info = try await h.client.enqueue(AsynqTask(type: "slow"), .timeout(.seconds(1)))
-                #expect(try await outcome.wait() == ["cancelled"])
+                let info = try await h.client.enqueue(AsynqTask(type: "slow"), .timeout(.seconds(2)))
                 try await h.eventually("task in retry") { try await h.state("default", info.id) == "retry" }
                 #expect(try await h.message("default", info.id)?.errorMsg == "context deadline exceeded")
+                // On a heavily loaded machine the deadline may pass before the handler starts; then
+                // the handler is not called at all (server.md §4.3 step 2). Otherwise it was cancelled.
+                #expect(outcome.values.allSatisfy { $0 == "cancelled" })
             }
         }
     }
