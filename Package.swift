@@ -85,7 +85,15 @@ let package = Package(
             dependencies: [
                 "AsynqCLICore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "asynq-quickstart",
+            dependencies: ["Asynq", "AsynqRedis", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/Quickstart",
             swiftSettings: upcoming
         ),
         .testTarget(
