@@ -50,6 +50,7 @@ let package = Package(
             dependencies: [
                 .product(name: "AsynqRedis", package: rootPackage),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcoming

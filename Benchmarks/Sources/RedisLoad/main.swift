@@ -106,7 +106,8 @@ struct RedisLoad: AsyncParsableCommand {
         } else {
             let server = try await ThrowawayRedisServer.start(executable: redisServerPath)
             do {
-                try await measure(host: "127.0.0.1", port: server.port, pipelines: pipelines, tests: tests, server: server)
+                try await measure(
+                    host: "127.0.0.1", port: server.port, pipelines: pipelines, tests: tests, server: server)
             } catch {
                 await server.stop()
                 throw error
@@ -122,7 +123,9 @@ struct RedisLoad: AsyncParsableCommand {
         tests: [LoadTest],
         server: ThrowawayRedisServer?
     ) async throws {
-        let group: MultiThreadedEventLoopGroup? = eventLoopThreads.map { MultiThreadedEventLoopGroup(numberOfThreads: $0) }
+        let group: MultiThreadedEventLoopGroup? = eventLoopThreads.map {
+            MultiThreadedEventLoopGroup(numberOfThreads: $0)
+        }
         var options = RedisConnectionOptions.standalone(host: host, port: port)
         if let maxConnections { options.maxConnections = max(1, maxConnections) }
         if let pipeliningThreshold { options.pipeliningThreshold = max(1, pipeliningThreshold) }
@@ -156,14 +159,19 @@ struct RedisLoad: AsyncParsableCommand {
                 for pipelineSize in pipelines {
                     for test in tests {
                         log("run \(run)/\(runs) -P \(pipelineSize) \(test.rawValue): AsynqRedis…")
-                        let rps = try await driver.measure(test: test, pipeline: pipelineSize)
-                        log(" \(format(rps)) rps\n")
-                        update(&rows, test: test, pipeline: pipelineSize) { $0.oursRPS.append(rps) }
+                        let (rps, connections) = try await driver.measure(test: test, pipeline: pipelineSize)
+                        log(" \(format(rps)) rps, \(connections.map { "\($0)" } ?? "?") connection(s)\n")
+                        update(&rows, test: test, pipeline: pipelineSize) { row in
+                            row.oursRPS.append(rps)
+                            if let connections { row.oursConnections.append(connections) }
+                        }
                     }
                     if let benchmark {
                         log("run \(run)/\(runs) -P \(pipelineSize): redis-benchmark…")
                         let measured = try await benchmark.run(pipeline: pipelineSize, tests: tests)
-                        log(" " + tests.map { "\($0.rawValue) \(format(measured[$0] ?? 0))" }.joined(separator: ", ") + "\n")
+                        log(
+                            " " + tests.map { "\($0.rawValue) \(format(measured[$0] ?? 0))" }.joined(separator: ", ")
+                                + "\n")
                         for test in tests {
                             if let rps = measured[test] {
                                 update(&rows, test: test, pipeline: pipelineSize) { $0.redisBenchmarkRPS.append(rps) }
@@ -246,26 +254,26 @@ struct LoadDriver: Sendable {
         do {
             let info = try await client.send(RedisCommand("INFO", "server")).string ?? ""
             await client.close()
-            return info.split(whereSeparator: \.isNewline)
-                .first { $0.hasPrefix("redis_version:") }
-                .map { String($0.dropFirst("redis_version:".count)) }
+            return infoField("redis_version", in: info)
         } catch {
             await client.close()
             throw error
         }
     }
 
-    /// Requests per second of one test: a fresh client, warmed up (so the pool has grown to what
-    /// this load makes it open, as redis-benchmark connects before its clock starts), then timed.
-    func measure(test: LoadTest, pipeline: Int) async throws -> Double {
+    /// Requests per second of one test, and the connections the client had open to the server at
+    /// the end: a fresh client, warmed up (so the pool has grown to what this load makes it open,
+    /// as redis-benchmark connects before its clock starts), then timed.
+    func measure(test: LoadTest, pipeline: Int) async throws -> (rps: Double, connections: Int?) {
         let client = try RedisClient(options: options, eventLoopGroup: eventLoopGroup)
         do {
             let warmUp = min(requests, max(10_000, clients * pipeline * 20))
             _ = try await drive(client, test: test, pipeline: pipeline, requests: warmUp)
             let elapsed = try await drive(client, test: test, pipeline: pipeline, requests: requests)
+            let info = try await client.send(RedisCommand("INFO", "clients")).string ?? ""
             await client.close()
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            return Double(requests) / seconds
+            return (Double(requests) / seconds, Int(infoField("connected_clients", in: info) ?? ""))
         } catch {
             await client.close()
             throw error
@@ -312,6 +320,7 @@ struct ResultRow {
     let test: String
     let pipeline: Int
     var oursRPS: [Double] = []
+    var oursConnections: [Int] = []
     var redisBenchmarkRPS: [Double] = []
 
     init(test: String, pipeline: Int) {
@@ -326,6 +335,7 @@ struct ResultRow {
             test: test,
             pipeline: pipeline,
             oursRPS: oursRPS,
+            oursConnections: oursConnections,
             redisBenchmarkRPS: redisBenchmarkRPS,
             oursMedianRPS: ours,
             redisBenchmarkMedianRPS: theirs,
@@ -339,6 +349,9 @@ struct Report: Codable {
         let test: String
         let pipeline: Int
         let oursRPS: [Double]
+        /// Connections AsynqRedis had open to the server after each run (`INFO clients`, the
+        /// one asking included); redis-benchmark uses one per client.
+        let oursConnections: [Int]
         let redisBenchmarkRPS: [Double]
         let oursMedianRPS: Double
         let redisBenchmarkMedianRPS: Double?
@@ -366,7 +379,7 @@ struct Report: Codable {
                 + "\(eventLoopThreads) event loop thread(s)",
             "",
         ]
-        let header = ["test", "-P", "AsynqRedis rps", "redis-benchmark rps", "ratio", "AsynqRedis runs"]
+        let header = ["test", "-P", "AsynqRedis rps", "redis-benchmark rps", "ratio", "connections", "AsynqRedis runs"]
         var cells: [[String]] = [header]
         for row in results {
             cells.append([
@@ -375,6 +388,7 @@ struct Report: Codable {
                 format(row.oursMedianRPS),
                 row.redisBenchmarkMedianRPS.map(format) ?? "-",
                 row.ratio.map { String(format: "%.0f%%", $0 * 100) } ?? "-",
+                row.oursConnections.map { "\($0)" }.joined(separator: "/"),
                 row.oursRPS.map(format).joined(separator: " "),
             ])
         }
@@ -392,6 +406,14 @@ struct Report: Codable {
     }
 }
 
+/// `name:value` from the text of an `INFO` reply.
+func infoField(_ name: String, in info: String) -> String? {
+    let prefix = name + ":"
+    return info.split(whereSeparator: \.isNewline)
+        .first { $0.hasPrefix(prefix) }
+        .map { String($0.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces) }
+}
+
 func median(_ values: [Double]) -> Double {
     guard !values.isEmpty else { return 0 }
     let sorted = values.sorted()
@@ -407,4 +429,10 @@ func log(_ text: String) {
     FileHandle.standardError.write(Data(text.utf8))
 }
 
-await RedisLoad.main()
+/// Top-level code in main.swift would pick ParsableCommand's synchronous `main()`, which does
+/// not call the async `run()`; inside an async function the async overload wins.
+func runAsyncCommand<Command: AsyncParsableCommand>(_ command: Command.Type) async {
+    await command.main(nil)
+}
+
+await runAsyncCommand(RedisLoad.self)

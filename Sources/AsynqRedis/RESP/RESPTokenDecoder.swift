@@ -1,4 +1,4 @@
-package import NIOCore
+public import NIOCore
 
 /// Splits the byte stream from a Redis server into complete, validated ``RESPToken``s.
 ///
@@ -8,8 +8,8 @@ package import NIOCore
 /// ``RESPDecoderLimits`` before the decoder waits for more bytes, so hostile input ends in a
 /// ``RedisClientError`` with code `.protocolViolation` rather than a crash, a hang or unbounded
 /// memory.
-package struct RESPTokenDecoder: NIOSingleStepByteToMessageDecoder {
-    package typealias InboundOut = RESPToken
+public struct RESPTokenDecoder: NIOSingleStepByteToMessageDecoder {
+    public typealias InboundOut = RESPToken
 
     let limits: RESPDecoderLimits
     /// Bytes of the current value validated so far, counted from the reader index.
@@ -17,11 +17,11 @@ package struct RESPTokenDecoder: NIOSingleStepByteToMessageDecoder {
     /// Elements still expected by each aggregate the scan is inside, innermost last.
     private var open: [Int] = []
 
-    package init(limits: RESPDecoderLimits = .default) {
+    public init(limits: RESPDecoderLimits = .default) {
         self.limits = limits
     }
 
-    package mutating func decode(buffer: inout ByteBuffer) throws -> RESPToken? {
+    public mutating func decode(buffer: inout ByteBuffer) throws -> RESPToken? {
         while true {
             switch try scanElement(buffer) {
             case .needMoreData:
@@ -65,7 +65,7 @@ package struct RESPTokenDecoder: NIOSingleStepByteToMessageDecoder {
         }
     }
 
-    package mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> RESPToken? {
+    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> RESPToken? {
         try decode(buffer: &buffer)
     }
 

@@ -1,4 +1,4 @@
-package import NIOCore
+public import NIOCore
 
 /// One Redis command, encoded once into RESP bulk strings when it is built.
 ///
@@ -70,7 +70,7 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
     public var description: String { argumentStrings.joined(separator: " ") }
 
     /// Writes `*<count>\r\n` and the arguments.
-    package func write(into buffer: inout ByteBuffer) {
+    public func write(into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt8(ascii: "*"))
         buffer.writeDecimal(count)
         buffer.writeCRLF()
