@@ -24,10 +24,9 @@ import Darwin
 /// ends it and removes the directory; `kill()` simulates a crash and `restart()` brings it back on
 /// the same ports; `pause()` / `resume()` freeze it (SIGSTOP / SIGCONT) to test timeouts.
 ///
-/// Groups of servers (a Sentinel group, a cluster) are meant to be built the same way: reserve
-/// ports with `PortAllocator`, start each member with `SupervisedProcess.launch` and the right
-/// readiness line (`redis-sentinel` prints "Sentinel ID is"; cluster nodes use
-/// `extraArguments: ["--cluster-enabled", "yes"]`, which also gets them a free `clusterBusPort`).
+/// Groups of servers are built on it: `RedisSentinelGroup` (master, replicas and sentinels) and
+/// `RedisTestCluster` (nodes started with `extraArguments: ["--cluster-enabled", "yes"]`, which
+/// also gets them a free `clusterBusPort`).
 public final class RedisTestServer: Sendable {
     /// An ACL user created at start (`user <name> ><password> <rules...>`).
     public struct ACLUser: Sendable, Hashable {
@@ -377,7 +376,7 @@ public final class RedisTestServer: Sendable {
 
     /// A new private directory. Unix socket paths are limited to about 100 bytes, so a long
     /// `TMPDIR` is passed over for /tmp.
-    private static func makeTemporaryDirectory() throws(TestSupportError) -> String {
+    static func makeTemporaryDirectory() throws(TestSupportError) -> String {
         var base = "/tmp"
         if let tmp = getenv("TMPDIR").map({ String(cString: $0) }), !tmp.isEmpty, tmp.utf8.count <= 60 {
             base = tmp.hasSuffix("/") ? String(tmp.dropLast()) : tmp
@@ -397,7 +396,7 @@ public final class RedisTestServer: Sendable {
         }
     }
 
-    private static func removeDirectory(_ path: String) {
+    static func removeDirectory(_ path: String) {
         try? FileManager.default.removeItem(atPath: path)
     }
 }

@@ -16,12 +16,30 @@ import NIOSSL
 /// Every error thrown is a ``RedisClientError``. A lost connection is replaced on the next
 /// command; commands that were in flight on it fail with `.connectionClosed` (the client never
 /// resends a command that may have reached the server, since most are not idempotent).
+///
+/// The same API works against one server, a Sentinel group (the master is found through the
+/// sentinels and followed across failovers) and a Redis Cluster (commands are routed by hash
+/// slot and follow `MOVED`/`ASK`); see `docs/HIGH_AVAILABILITY.md`.
 public final class RedisClient: Sendable {
     public let options: RedisConnectionOptions
     public let logger: Logger
-    let pool: RedisConnectionPool
+
+    /// How commands reach Redis.
+    enum Backend: Sendable {
+        /// One server, or the master of a Sentinel group (`sentinel` non-nil).
+        case single(RedisConnectionPool, sentinel: RedisSentinelMonitor?)
+        /// A Redis Cluster.
+        case cluster(RedisClusterRouter)
+    }
+
+    let backend: Backend
 
     /// Creates a client; no connection is opened until the first command.
+    ///
+    /// - `.standalone`: one pool of connections to the server.
+    /// - `.sentinel`: the master is found through the sentinels and followed across failovers
+    ///   (see ``RedisConnectionOptions/sentinel(masterName:sentinels:sentinelUsername:sentinelPassword:username:password:database:tls:)``).
+    /// - `.cluster`: commands are routed by the hash slot of their first key, one pool per master.
     public init(
         options: RedisConnectionOptions,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -30,28 +48,49 @@ public final class RedisClient: Sendable {
         self.options = options
         self.logger = logger
         let tlsContext = try options.tls.map { try TLSContextCache.makeContext($0) }
-        let provider: RedisConnectionPool.AddressProvider
         switch options.topology {
         case .standalone(let address):
-            provider = { address }
-        case .sentinel:
-            throw RedisClientError(
-                .invalidConfiguration,
-                "Redis Sentinel is not supported by this version of the client yet"
+            backend = .single(
+                RedisConnectionPool(
+                    options: options,
+                    tlsContext: tlsContext,
+                    eventLoopGroup: eventLoopGroup,
+                    logger: logger,
+                    addressProvider: { address }
+                ),
+                sentinel: nil
             )
-        case .cluster:
-            throw RedisClientError(
-                .invalidConfiguration,
-                "Redis Cluster is not supported by this version of the client yet"
+        case .sentinel(let masterName, let sentinels, let username, let password):
+            let monitor = try RedisSentinelMonitor(
+                masterName: masterName,
+                sentinels: sentinels,
+                sentinelUsername: username,
+                sentinelPassword: password,
+                options: options,
+                tlsContext: tlsContext,
+                eventLoopGroup: eventLoopGroup,
+                logger: logger
+            )
+            let pool = RedisConnectionPool(
+                options: options,
+                tlsContext: tlsContext,
+                eventLoopGroup: eventLoopGroup,
+                logger: logger,
+                connector: { eventLoop in try await monitor.connectToMaster(eventLoop: eventLoop) }
+            )
+            monitor.attach(pool)
+            backend = .single(pool, sentinel: monitor)
+        case .cluster(let nodes):
+            backend = .cluster(
+                try RedisClusterRouter(
+                    seeds: nodes,
+                    options: options,
+                    tlsContext: tlsContext,
+                    eventLoopGroup: eventLoopGroup,
+                    logger: logger
+                )
             )
         }
-        self.pool = RedisConnectionPool(
-            options: options,
-            tlsContext: tlsContext,
-            eventLoopGroup: eventLoopGroup,
-            logger: logger,
-            addressProvider: provider
-        )
     }
 
     /// Creates a client from an asynq-style URI (`redis://`, `rediss://`, `redis-socket://`, `redis-sentinel://`).
@@ -63,29 +102,86 @@ public final class RedisClient: Sendable {
         try self.init(options: RedisConnectionOptions(uri: uri), eventLoopGroup: eventLoopGroup, logger: logger)
     }
 
-    /// Sends a command on a shared connection and returns its reply; error replies are thrown.
+    /// Whether this client talks to a Redis Cluster.
+    public var isCluster: Bool {
+        if case .cluster = backend { return true }
+        return false
+    }
+
+    /// Sends a command and returns its reply; error replies are thrown.
+    ///
+    /// A command is sent again (once) when its connection was lost before it was written, and,
+    /// with Sentinel, when a demoted master refused it with `READONLY`. In a cluster it goes to
+    /// the master of its first key's slot and follows `MOVED`/`ASK` redirections.
     @discardableResult
     public func send(_ command: RedisCommand) async throws -> RESPToken {
-        if command.blockingTimeout != nil {
-            return try await withDedicatedConnection { try await $0.send(command) }
-        }
-        let connection = try await pool.sharedConnection()
-        do {
-            return try await connection.send(command)
-        } catch let error as RedisClientError where error.wasNotSent {
-            // The connection died before the command was written: safe to use another one.
-            return try await pool.sharedConnection().send(command)
+        switch backend {
+        case .cluster(let router):
+            return try await router.send(command)
+        case .single(let pool, let sentinel):
+            var retriedNotSent = false
+            var retriedReadOnly = false
+            while true {
+                var address: RedisServerAddress?
+                do {
+                    if command.blockingTimeout != nil {
+                        return try await withDedicatedConnection(pool: pool) { connection in
+                            address = connection.address
+                            return try await connection.send(command)
+                        }
+                    }
+                    let connection = try await pool.sharedConnection()
+                    address = connection.address
+                    return try await connection.send(command)
+                } catch let error as RedisClientError where error.wasNotSent && !retriedNotSent {
+                    // The connection died before the command was written: safe to use another one.
+                    retriedNotSent = true
+                } catch let error as RedisClientError
+                    where error.serverErrorPrefix == "READONLY" && !retriedReadOnly && sentinel != nil
+                {
+                    // A master demoted to replica: the command did not run; find the new master.
+                    retriedReadOnly = true
+                    if let address { await sentinel?.masterRefused(at: address) }
+                }
+            }
         }
     }
 
     /// Sends commands in one write on one connection; one result per command, in order.
     /// Not atomic: other clients' commands may run between them (use ``transaction(_:)``).
+    ///
+    /// In a cluster the commands are split per node and sent concurrently; each node runs its
+    /// share in order, but there is no order between nodes. A node whose connection is lost
+    /// after its share was sent fails those commands (in the array) instead of the whole call.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [Result<RESPToken, RedisClientError>] {
+        switch backend {
+        case .cluster(let router):
+            return try await router.pipeline(commands)
+        case .single(let pool, let sentinel):
+            var (results, address) = try await singlePipeline(commands, pool: pool)
+            guard let sentinel else { return results }
+            let refused = results.indices.filter { index in
+                if case .failure(let error) = results[index], error.serverErrorPrefix == "READONLY" { return true }
+                return false
+            }
+            guard !refused.isEmpty else { return results }
+            // Those commands did not run (the others did): send them again to the new master.
+            await sentinel.masterRefused(at: address)
+            let retried = try await singlePipeline(refused.map { commands[$0] }, pool: pool).results
+            for (index, result) in zip(refused, retried) { results[index] = result }
+            return results
+        }
+    }
+
+    private func singlePipeline(
+        _ commands: [RedisCommand], pool: RedisConnectionPool
+    ) async throws -> (results: [Result<RESPToken, RedisClientError>], address: RedisServerAddress) {
         let connection = try await pool.sharedConnection()
         do {
-            return try await connection.pipeline(commands)
+            return (try await connection.pipeline(commands), connection.address)
         } catch let error as RedisClientError where error.wasNotSent {
-            return try await pool.sharedConnection().pipeline(commands)
+            let connection = try await pool.sharedConnection()
+            return (try await connection.pipeline(commands), connection.address)
         }
     }
 
@@ -93,15 +189,34 @@ public final class RedisClient: Sendable {
     /// command on the shared connection can fall between them. Returns the result of each
     /// command; throws if the transaction was aborted (`EXECABORT`) or a command was refused
     /// when queued.
+    ///
+    /// In a cluster every key must be in one hash slot (use a `{hash tag}`); otherwise it throws
+    /// `.crossSlot` without sending anything.
     public func transaction(_ commands: [RedisCommand]) async throws -> [Result<RESPToken, RedisClientError>] {
-        try await Self.transaction(commands) { try await self.pipeline($0) }
+        switch backend {
+        case .cluster(let router):
+            return try await router.transaction(commands)
+        case .single(let pool, let sentinel):
+            let batch = [RedisCommand("MULTI")] + commands + [RedisCommand("EXEC")]
+            var (results, address) = try await singlePipeline(batch, pool: pool)
+            if let sentinel,
+                results.dropFirst().contains(where: { result in
+                    if case .failure(let error) = result { return error.serverErrorPrefix == "READONLY" }
+                    return false
+                })
+            {
+                // Refused by a demoted master: the transaction was aborted as a whole; run it again.
+                await sentinel.masterRefused(at: address)
+                results = try await singlePipeline(batch, pool: pool).results
+            }
+            return try Self.transactionResults(results)
+        }
     }
 
-    static func transaction(
-        _ commands: [RedisCommand],
-        pipeline: ([RedisCommand]) async throws -> [Result<RESPToken, RedisClientError>]
-    ) async throws -> [Result<RESPToken, RedisClientError>] {
-        let results = try await pipeline([RedisCommand("MULTI")] + commands + [RedisCommand("EXEC")])
+    /// Interprets the results of `MULTI`, the queued commands and `EXEC`.
+    static func transactionResults(
+        _ results: [Result<RESPToken, RedisClientError>]
+    ) throws -> [Result<RESPToken, RedisClientError>] {
         guard let exec = results.last else { return [] }
         for queued in results.dropFirst().dropLast() {
             if case .failure(let error) = queued {
@@ -123,7 +238,36 @@ public final class RedisClient: Sendable {
     /// Runs `body` with a connection that no other caller uses meanwhile (for `WATCH`, blocking
     /// commands, or anything that changes connection state). The body must leave the connection
     /// as it found it (no open `MULTI`, no `WATCH`); a body that throws gets its connection closed.
+    ///
+    /// In a cluster the connection goes to any master; use ``withDedicatedConnection(forKey:_:)``
+    /// to reach the master of a key.
     public func withDedicatedConnection<T: Sendable>(
+        _ body: (RedisConnection) async throws -> T
+    ) async throws -> T {
+        switch backend {
+        case .single(let pool, _):
+            return try await withDedicatedConnection(pool: pool, body)
+        case .cluster(let router):
+            return try await withDedicatedConnection(pool: try await router.pool(forKey: nil), body)
+        }
+    }
+
+    /// Like ``withDedicatedConnection(_:)``, on the node serving `key` in a cluster (the only
+    /// server otherwise). The slot map is read once: a `MOVED` inside `body` is not followed.
+    public func withDedicatedConnection<T: Sendable>(
+        forKey key: String,
+        _ body: (RedisConnection) async throws -> T
+    ) async throws -> T {
+        switch backend {
+        case .single(let pool, _):
+            return try await withDedicatedConnection(pool: pool, body)
+        case .cluster(let router):
+            return try await withDedicatedConnection(pool: try await router.pool(forKey: key), body)
+        }
+    }
+
+    private func withDedicatedConnection<T: Sendable>(
+        pool: RedisConnectionPool,
         _ body: (RedisConnection) async throws -> T
     ) async throws -> T {
         let connection = try await pool.dedicatedConnection()
@@ -137,9 +281,25 @@ public final class RedisClient: Sendable {
         }
     }
 
-    /// Closes every connection. Commands in flight fail with `.connectionClosed`; later ones with `.poolClosed`.
+    /// A connection for a subscription: to the server (the current master with Sentinel), or to
+    /// any node of a cluster.
+    func openSubscriptionConnection() async throws -> RedisConnection {
+        switch backend {
+        case .single(let pool, _): try await pool.openConnection()
+        case .cluster(let router): try await router.openSubscriptionConnection()
+        }
+    }
+
+    /// Closes every connection (and stops the Sentinel watcher, which runs until then: always close
+    /// a client). Commands in flight fail with `.connectionClosed`; later ones with `.poolClosed`.
     public func close() async {
-        await pool.close()
+        switch backend {
+        case .single(let pool, let sentinel):
+            await sentinel?.close()
+            await pool.close()
+        case .cluster(let router):
+            await router.close()
+        }
     }
 }
 

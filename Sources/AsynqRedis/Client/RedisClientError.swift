@@ -15,6 +15,7 @@ public struct RedisClientError: Error, Hashable, Sendable, CustomStringConvertib
             case poolClosed
             case tlsFailure
             case scriptFailed
+            case crossSlot
         }
 
         fileprivate let base: Base
@@ -43,6 +44,9 @@ public struct RedisClientError: Error, Hashable, Sendable, CustomStringConvertib
         public static let tlsFailure = Code(base: .tlsFailure)
         /// A script could not be loaded or run.
         public static let scriptFailed = Code(base: .scriptFailed)
+        /// Redis Cluster: the keys of one transaction are in different hash slots, so no single
+        /// node can run it atomically. Nothing was sent.
+        public static let crossSlot = Code(base: .crossSlot)
 
         public var description: String {
             switch base {
@@ -58,6 +62,7 @@ public struct RedisClientError: Error, Hashable, Sendable, CustomStringConvertib
             case .poolClosed: "poolClosed"
             case .tlsFailure: "tlsFailure"
             case .scriptFailed: "scriptFailed"
+            case .crossSlot: "crossSlot"
             }
         }
     }

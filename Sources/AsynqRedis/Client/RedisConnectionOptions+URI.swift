@@ -7,6 +7,7 @@ extension RedisConnectionOptions {
     /// | `rediss` | same | the same over TLS, verifying the certificate against `host` (`serverName`) |
     /// | `redis-socket` | `redis-socket://[[user]:password@]/path/to/socket[?db=N]` | one server on a unix socket |
     /// | `redis-sentinel` | `redis-sentinel://[[user]:password@]h1:p1,h2:p2[/db]?master=name` | a master found through Sentinel |
+    /// | `redis-cluster` | `redis-cluster://[[user]:password@]h1:p1,h2:p2` | a Redis Cluster (extension: not in Go asynq) |
     ///
     /// Rules, mostly those of Go asynq:
     /// - The scheme is case-insensitive. Any other scheme throws
@@ -23,6 +24,9 @@ extension RedisConnectionOptions {
     /// - `redis-sentinel`: the user name and password authenticate to the **sentinels** (Go's
     ///   `SentinelPassword`), not to the master; set `password` on the result for the master.
     ///   The `master` query parameter is required. Hosts are split on commas.
+    /// - `redis-cluster` (an extension of this port): hosts are seed nodes, split on commas; the
+    ///   credentials are those of the nodes. There is no database (a path other than `/` or `/0` is
+    ///   rejected).
     /// - `redis-socket` allows no host other than `localhost`.
     /// - Other query parameters are ignored, as in Go; a fragment (`#…`) is rejected because it
     ///   usually means an unencoded `#` in a password.
@@ -48,12 +52,14 @@ private struct RedisURIParser {
         case rediss
         case redisSocket = "redis-socket"
         case redisSentinel = "redis-sentinel"
+        case redisCluster = "redis-cluster"
 
         var errorPrefix: String {
             switch self {
             case .redis, .rediss: "asynq: could not parse redis uri"
             case .redisSocket: "asynq: could not parse redis socket uri"
             case .redisSentinel: "asynq: could not parse redis sentinel uri"
+            case .redisCluster: "asynq: could not parse redis cluster uri"
             }
         }
     }
@@ -141,6 +147,22 @@ private struct RedisURIParser {
                 sentinelPassword: credentials.password,
                 database: database
             )
+
+        case .redisCluster:
+            var nodes: [RedisServerAddress] = []
+            for entry in parts.host.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                if entry.isEmpty {
+                    throw Self.error(
+                        prefix,
+                        parts.host.isEmpty ? "missing node addresses" : "empty node address in host list"
+                    )
+                }
+                nodes.append(try Self.hostAndPort(entry, defaultPort: 6379, prefix: prefix))
+            }
+            guard try Self.databaseFromPath(parts.path, prefix: prefix) == 0 else {
+                throw Self.error(prefix, "Redis Cluster has only database 0")
+            }
+            return .cluster(nodes: nodes, username: credentials.username, password: credentials.password)
         }
     }
 

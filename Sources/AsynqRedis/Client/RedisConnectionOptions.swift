@@ -147,6 +147,9 @@ public struct RedisConnectionOptions: Sendable {
     /// First and longest wait between reconnection attempts (with jitter).
     public var reconnectBackoff: (initial: Duration, maximum: Duration)
     public var decoderLimits: RESPDecoderLimits
+    /// Redis Cluster: how many `MOVED`/`ASK`/`TRYAGAIN` redirections one command may follow
+    /// before its last error is thrown (Go's `RedisClusterClientOpt.MaxRedirects`).
+    public var maxRedirects: Int = 8
 
     public init(
         topology: Topology,
@@ -159,7 +162,7 @@ public struct RedisConnectionOptions: Sendable {
         connectTimeout: Duration = .seconds(5),
         commandTimeout: Duration? = .seconds(30),
         maxConnections: Int = 16,
-        pipeliningThreshold: Int = 8,
+        pipeliningThreshold: Int = 64,
         idleTimeout: Duration = .seconds(300),
         reconnectBackoff: (initial: Duration, maximum: Duration) = (.milliseconds(50), .seconds(5)),
         decoderLimits: RESPDecoderLimits = .default

@@ -196,11 +196,13 @@ extension RedisCommandSender {
     }
 
     /// `KEYS pattern`. Blocks the server on large databases: prefer ``scanKeys(match:count:type:)``.
+    /// On a cluster client every master is asked.
     public func keys(_ pattern: String) async throws -> [String] {
         try await send(RedisCommand("KEYS", pattern)).decode()
     }
 
-    /// One `SCAN` step: the next cursor ("0" when done) and the keys of this step.
+    /// One `SCAN` step: the next cursor ("0" when done) and the keys of this step. On a cluster
+    /// client this scans one node only: use ``scanKeys(match:count:type:)``.
     public func scan(
         cursor: String,
         match: String? = nil,
@@ -217,7 +219,13 @@ extension RedisCommandSender {
     }
 
     /// Every key matching `match`, by iterating `SCAN` to the end (a key may appear twice, as `SCAN` allows).
+    /// On a cluster client every master is scanned.
     public func scanKeys(match: String? = nil, count: Int = 1000, type: String? = nil) async throws -> [String] {
+        if let client = self as? RedisClient,
+            let keys = try await client.clusterScanKeys(match: match, count: count, type: type)
+        {
+            return keys
+        }
         var cursor = "0"
         var keys: [String] = []
         repeat {

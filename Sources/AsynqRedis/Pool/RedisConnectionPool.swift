@@ -3,8 +3,8 @@ import NIOCore
 import NIOSSL
 import Synchronization
 
-/// Connections to one Redis server (or to whatever server an address provider names, for
-/// Sentinel).
+/// Connections to one Redis server (or to whatever server the connector reaches: for Sentinel,
+/// the current master).
 ///
 /// Shared connections are multiplexed: a caller takes the connection with the fewest commands
 /// in flight, and the pool opens another (up to `maxConnections`) only when every connection
@@ -14,13 +14,23 @@ import Synchronization
 /// callers wait for that attempt (up to their command timeout) instead of failing at once, so a
 /// Redis restart looks like a pause. Dedicated connections (blocking commands, `WATCH`,
 /// subscriptions) are handed out exclusively and kept in a small idle cache when returned clean.
+///
+/// Every connection the pool opened (shared, dedicated, subscription) is tracked until it closes,
+/// so ``closeConnections(where:)`` can drop the ones to a server that is no longer the right one
+/// (a Sentinel failover) and the next command connects afresh.
 final class RedisConnectionPool: Sendable {
     typealias AddressProvider = @Sendable () async throws -> RedisServerAddress
+    /// Opens a connection (connected, authenticated) on the given event loop.
+    typealias Connector = @Sendable (_ eventLoop: any EventLoop) async throws -> RedisConnection
 
     private struct State {
         var shared: [RedisConnection] = []
         var lastUsed: [ObjectIdentifier: ContinuousClock.Instant] = [:]
         var idleDedicated: [RedisConnection] = []
+        /// Every open connection made by the pool, whoever uses it.
+        var open: [ObjectIdentifier: RedisConnection] = [:]
+        /// Callers waiting out the reconnection backoff, woken early by `resetBackoff()`.
+        var backoffWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var connecting = 0
         var waiters: [UInt64: CheckedContinuation<RedisConnection, any Error>] = [:]
         var nextWaiterID: UInt64 = 0
@@ -42,25 +52,51 @@ final class RedisConnectionPool: Sendable {
     let tlsContext: NIOSSLContext?
     let eventLoopGroup: any EventLoopGroup
     let logger: Logger
-    private let addressProvider: AddressProvider
+    private let connector: Connector
     private let state: Mutex<State>
     private let clock = ContinuousClock()
 
     /// Idle dedicated connections kept for reuse.
     private static let dedicatedCacheSize = 4
 
-    init(
+    /// A pool whose connections go to the address `addressProvider` names when each is opened.
+    convenience init(
         options: RedisConnectionOptions,
         tlsContext: NIOSSLContext?,
         eventLoopGroup: any EventLoopGroup,
         logger: Logger,
         addressProvider: @escaping AddressProvider
     ) {
+        self.init(
+            options: options,
+            tlsContext: tlsContext,
+            eventLoopGroup: eventLoopGroup,
+            logger: logger,
+            connector: { eventLoop in
+                try await RedisConnection.connect(
+                    to: addressProvider(),
+                    options: options,
+                    tlsContext: tlsContext,
+                    eventLoop: eventLoop,
+                    logger: logger
+                )
+            }
+        )
+    }
+
+    /// A pool whose connections are opened by `connector`.
+    init(
+        options: RedisConnectionOptions,
+        tlsContext: NIOSSLContext?,
+        eventLoopGroup: any EventLoopGroup,
+        logger: Logger,
+        connector: @escaping Connector
+    ) {
         self.options = options
         self.tlsContext = tlsContext
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
-        self.addressProvider = addressProvider
+        self.connector = connector
         self.state = Mutex(State(lastIdleSweep: ContinuousClock().now))
     }
 
@@ -117,7 +153,6 @@ final class RedisConnectionPool: Sendable {
                     return waiters
                 }
                 for waiter in waiters { waiter.resume(returning: connection) }
-                connection.whenClosed { [weak self] _ in self?.remove(connection) }
                 return connection
             } catch {
                 let waiters = state.withLock { state -> [CheckedContinuation<RedisConnection, any Error>] in
@@ -160,7 +195,41 @@ final class RedisConnectionPool: Sendable {
             state.shared.removeAll { $0 === connection }
             state.idleDedicated.removeAll { $0 === connection }
             state.lastUsed[ObjectIdentifier(connection)] = nil
+            state.open[ObjectIdentifier(connection)] = nil
         }
+    }
+
+    /// Closes every open connection `predicate` selects (shared, dedicated in use or idle,
+    /// subscriptions) and forgets the reconnection backoff, so the next command connects at once.
+    /// Requests in flight on those connections fail with `.connectionClosed`.
+    func closeConnections(reason: String, where predicate: (RedisConnection) -> Bool) async {
+        let victims = state.withLock { state -> [RedisConnection] in
+            let victims = state.open.values.filter(predicate)
+            for victim in victims {
+                state.shared.removeAll { $0 === victim }
+                state.idleDedicated.removeAll { $0 === victim }
+            }
+            return victims
+        }
+        resetBackoff()
+        for connection in victims {
+            connection.onLoop {
+                connection.handler.value.close(with: RedisClientError(.connectionClosed, reason))
+            }
+        }
+    }
+
+    /// Forgets past connection failures: callers waiting out the backoff try again now.
+    func resetBackoff() {
+        let waiters = state.withLock { state in
+            state.consecutiveFailures = 0
+            state.retryAfter = nil
+            state.lastFailure = nil
+            let waiters = Array(state.backoffWaiters.values)
+            state.backoffWaiters.removeAll()
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Closes shared connections beyond the first that were not used for `idleTimeout`.
@@ -197,9 +266,7 @@ final class RedisConnectionPool: Sendable {
             return nil
         }
         if let cached { return cached }
-        let connection = try await openConnection()
-        connection.whenClosed { [weak self] _ in self?.remove(connection) }
-        return connection
+        return try await openConnection()
     }
 
     /// Gives a dedicated connection back; it is cached for reuse when `reusable` and clean.
@@ -223,27 +290,25 @@ final class RedisConnectionPool: Sendable {
             if let limit = options.commandTimeout, retryAfter - clock.now > limit, let lastFailure {
                 throw lastFailure
             }
-            do {
-                try await Task.sleep(until: retryAfter, clock: clock)
-            } catch {
-                throw RedisClientError(.cancelled, "the request was cancelled")
-            }
+            try await waitOutBackoff(until: retryAfter)
+            if state.withLock({ $0.closed }) { throw RedisClientError(.poolClosed, "the Redis client was closed") }
         }
         do {
-            let address = try await addressProvider()
-            let connection = try await RedisConnection.connect(
-                to: address,
-                options: options,
-                tlsContext: tlsContext,
-                eventLoop: eventLoopGroup.any(),
-                logger: logger
-            )
-            state.withLock { state in
-                state.consecutiveFailures = 0
-                state.retryAfter = nil
-                state.lastFailure = nil
+            let connection = try await connector(eventLoopGroup.any())
+            let closed = state.withLock { state in
+                if !state.closed { state.open[ObjectIdentifier(connection)] = connection }
+                return state.closed
             }
+            // The server is reachable again: callers waiting out the backoff may go on.
+            resetBackoff()
+            if closed {
+                await connection.close()
+                throw RedisClientError(.poolClosed, "the Redis client was closed")
+            }
+            connection.whenClosed { [weak self] _ in self?.remove(connection) }
             return connection
+        } catch let error as RedisClientError where error.code == .poolClosed || error.code == .cancelled {
+            throw error
         } catch {
             let failure =
                 (error as? RedisClientError) ?? RedisClientError(.connectionFailed, "could not connect: \(error)")
@@ -268,6 +333,36 @@ final class RedisConnectionPool: Sendable {
         }
     }
 
+    /// Sleeps until `deadline`, or less if `resetBackoff()` is called meanwhile.
+    private func waitOutBackoff(until deadline: ContinuousClock.Instant) async throws {
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(until: deadline, clock: ContinuousClock()) }
+            group.addTask { await self.waitForBackoffReset(id: id) }
+            await group.next()
+            group.cancelAll()
+        }
+        try Task.checkCancellation(orThrow: RedisClientError(.cancelled, "the request was cancelled"))
+    }
+
+    private func waitForBackoffReset(id: UInt64) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    if Task.isCancelled || state.closed || state.retryAfter == nil { return true }
+                    state.backoffWaiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.backoffWaiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+
     /// Capped exponential backoff with full jitter between half and all of the step.
     static func backoff(attempt: Int, initial: Duration, maximum: Duration) -> Duration {
         let exponent = min(max(attempt - 1, 0), 20)
@@ -279,16 +374,19 @@ final class RedisConnectionPool: Sendable {
     // MARK: Shutdown
 
     func close() async {
-        let (connections, waiters) = state.withLock { state in
+        let (connections, waiters, sleepers) = state.withLock { state in
             state.closed = true
             let connections = state.shared + state.idleDedicated
             state.shared.removeAll()
             state.idleDedicated.removeAll()
             let waiters = Array(state.waiters.values)
             state.waiters.removeAll()
-            return (connections, waiters)
+            let sleepers = Array(state.backoffWaiters.values)
+            state.backoffWaiters.removeAll()
+            return (connections, waiters, sleepers)
         }
         for waiter in waiters { waiter.resume(throwing: RedisClientError(.poolClosed, "the Redis client was closed")) }
+        for sleeper in sleepers { sleeper.resume() }
         for connection in connections { await connection.close() }
     }
 }

@@ -41,9 +41,33 @@ public struct RedisSubscription: AsyncSequence, Sendable {
 extension RedisClient {
     /// Subscribes to channels and patterns on a dedicated connection for the duration of `body`.
     /// The subscription survives reconnections: it resubscribes and yields ``RedisSubscription/Event/ready`` again.
+    ///
+    /// With Sentinel the subscription follows the master (it is moved when the master changes);
+    /// in a cluster it is made on any node, since Redis Cluster delivers `PUBLISH` to every node.
     public func withSubscription<T: Sendable>(
         channels: [String],
         patterns: [String] = [],
+        _ body: (RedisSubscription) async throws -> T
+    ) async throws -> T {
+        try await RedisSubscriptionDriver.withSubscription(
+            channels: channels,
+            patterns: patterns,
+            logger: logger,
+            open: { try await self.openSubscriptionConnection() },
+            body
+        )
+    }
+}
+
+/// Keeps a subscription alive over connections opened by `open`: subscribes, forwards messages,
+/// and resubscribes on a new connection when one closes. `open` must wait before it fails
+/// again (the pool's backoff does), or the loop would spin while no server is reachable.
+enum RedisSubscriptionDriver {
+    static func withSubscription<T: Sendable>(
+        channels: [String],
+        patterns: [String],
+        logger: Logger,
+        open: @escaping @Sendable () async throws -> RedisConnection,
         _ body: (RedisSubscription) async throws -> T
     ) async throws -> T {
         guard !channels.isEmpty || !patterns.isEmpty else {
@@ -52,7 +76,13 @@ extension RedisClient {
         let (stream, continuation) = AsyncThrowingStream<RedisSubscription.Event, any Error>.makeStream()
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                await self.maintainSubscription(channels: channels, patterns: patterns, continuation: continuation)
+                await maintain(
+                    channels: channels,
+                    patterns: patterns,
+                    logger: logger,
+                    open: open,
+                    continuation: continuation
+                )
             }
             do {
                 let result = try await body(RedisSubscription(stream: stream))
@@ -65,9 +95,11 @@ extension RedisClient {
         }
     }
 
-    private func maintainSubscription(
+    private static func maintain(
         channels: [String],
         patterns: [String],
+        logger: Logger,
+        open: @Sendable () async throws -> RedisConnection,
         continuation: AsyncThrowingStream<RedisSubscription.Event, any Error>.Continuation
     ) async {
         defer { continuation.finish() }
@@ -75,10 +107,10 @@ extension RedisClient {
         while !Task.isCancelled {
             let connection: RedisConnection
             do {
-                connection = try await pool.openConnection()
+                connection = try await open()
             } catch {
                 if Task.isCancelled { return }
-                continue  // openConnection waits out the backoff on the next attempt
+                continue  // `open` waits out its backoff on the next attempt
             }
             let handler = connection.handler
             let resp2 = connection.protocolVersion == .resp2
