@@ -1,4 +1,4 @@
-package import AsynqRedis
+import AsynqRedis
 package import Foundation
 import NIOCore
 import SwiftProtobuf
