@@ -30,8 +30,8 @@ enum ProcessSpawner {
             .split(separator: ":", omittingEmptySubsequences: true)
         for directory in directories {
             let candidate = "\(directory)/\(name)"
-            var info = stat()
-            if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
                 access(candidate, X_OK) == 0
             {
                 return candidate
