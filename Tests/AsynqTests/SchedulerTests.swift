@@ -75,7 +75,7 @@ struct SchedulerTests {
                 #expect(entry.prevEnqueueTime.seconds == zeroTime && entry.prevEnqueueTime.nanos == 0)
                 let score = try await redis.zscore(RedisKeys.allSchedulers, entriesKey)
                 #expect(score == Double(seconds(.testInstant(60))))
-                #expect(try await redis.ttl(entriesKey) == 20)
+                #expect((18...20).contains(try await redis.ttl(entriesKey)))
                 #expect(try await SchedulerRedis.pendingIDs(redis, queue: "low").isEmpty)
 
                 clock.advance(to: .testInstant(300))
