@@ -85,8 +85,6 @@ let package = Package(
             dependencies: [
                 "AsynqCLICore",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: upcoming
         ),

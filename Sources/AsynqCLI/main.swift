@@ -2,6 +2,10 @@ import AsynqCLICore
 import Foundation
 import Logging
 
+// Swift concurrency on SwiftNIO's event loops (see `AsynqCLI.installExecutor`); first, before
+// any task starts.
+AsynqCLI.installExecutor(environment: ProcessInfo.processInfo.environment)
+
 // Library logs go to standard error at warning level unless ASYNQ_LOG_LEVEL says otherwise;
 // commands that run workers pass their own loggers.
 LoggingSystem.bootstrap { label in

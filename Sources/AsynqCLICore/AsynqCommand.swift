@@ -30,6 +30,8 @@ package struct AsynqCommand: AsyncParsableCommand {
             WorkerCommand.self,
             ClientCommand.self,
             DevCommand.self,
+            BenchCommand.self,
+            BenchWorkerCommand.self,
             VersionCommand.self,
         ]
     )

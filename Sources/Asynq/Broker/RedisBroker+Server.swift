@@ -45,6 +45,38 @@ extension BrokerScripts {
         """#)
 }
 
+/// The fixed keys of one queue, built once (the processor's hot path would otherwise build
+/// the same strings for every task).
+package struct QueueKeys: Sendable {
+    package let queue: String
+    package let pending: String
+    package let active: String
+    package let lease: String
+    package let taskKeyPrefix: String
+    package let processedTotal: String
+    /// KEYS of the dequeue scripts: pending, paused, active, lease.
+    package let dequeueKeys: [String]
+    /// `asynq:{q}:notify`.
+    package let notifyChannel: String
+    /// `SADD asynq:queues q` (op 1.0), sent with every create operation.
+    package let registerCommand: RedisCommand
+
+    package init(_ queue: String) {
+        self.queue = queue
+        pending = RedisKeys.pending(queue)
+        active = RedisKeys.active(queue)
+        lease = RedisKeys.lease(queue)
+        taskKeyPrefix = RedisKeys.taskKeyPrefix(queue)
+        processedTotal = RedisKeys.processedTotal(queue)
+        dequeueKeys = [pending, RedisKeys.paused(queue), active, lease]
+        notifyChannel = RedisKeys.notifyChannel(queue)
+        registerCommand = RedisCommand("SADD", RedisKeys.allQueues, queue)
+    }
+
+    /// `asynq:{q}:t:<id>`.
+    package func taskKey(_ id: String) -> String { taskKeyPrefix + id }
+}
+
 /// What a server publishes about itself in its heartbeat (op 2.17).
 package struct ServerIdentity: Sendable, Hashable {
     package var host: String
@@ -61,28 +93,45 @@ extension RedisBroker {
 
     /// Op 2.1 for up to `count` tasks of `queue` in one call; see ``DequeuedTask``.
     package func dequeueTasks(queue: String, count: Int, now: Date) async throws(AsynqError) -> [DequeuedTask] {
-        let call = RedisScriptCall(
+        try await dequeueTasks(keys: QueueKeys(queue), count: count, now: now)
+    }
+
+    /// Op 2.1 for up to `count` tasks in one call, with the queue's keys built beforehand.
+    package func dequeueTasks(keys: QueueKeys, count: Int, now: Date) async throws(AsynqError) -> [DequeuedTask] {
+        dequeuedTasks(from: try await run(dequeueCall(keys: keys, count: count, now: now)), keys: keys)
+    }
+
+    /// The script call of a batched dequeue (``dequeueTasks(keys:count:now:)``), for sending it in
+    /// a pipeline; read its reply with ``dequeuedTasks(from:keys:)``.
+    package func dequeueCall(keys: QueueKeys, count: Int, now: Date) -> RedisScriptCall {
+        RedisScriptCall(
             BrokerScripts.dequeueBatchWithIDs,
-            keys: [RedisKeys.pending(queue), RedisKeys.paused(queue), RedisKeys.active(queue), RedisKeys.lease(queue)],
-            arguments: [Int(now.unixSeconds + Self.leaseDuration), RedisKeys.taskKeyPrefix(queue), count]
+            keys: keys.dequeueKeys,
+            arguments: [Int(now.unixSeconds + Self.leaseDuration), keys.taskKeyPrefix, count]
         )
-        let reply = try await run(call)
+    }
+
+    /// The tasks in the reply of a ``dequeueCall(keys:count:now:)``.
+    package func dequeuedTasks(from reply: RESPToken, keys: QueueKeys) -> [DequeuedTask] {
         guard let elements = reply.array, !elements.isEmpty else { return [] }
         var tasks: [DequeuedTask] = []
         tasks.reserveCapacity(elements.count / 2)
         var index = elements.startIndex
         while index + 1 < elements.endIndex {
-            let id = elements[index].string ?? ""
+            let id = elements[index]
             let message = elements[index + 1]
             index += 2
             guard let bytes = message.byteBuffer else {
-                tasks.append(.dangling(id: id, queue: queue))
+                tasks.append(.dangling(id: id.string ?? "", queue: keys.queue))
                 continue
             }
             do {
                 tasks.append(.task(try TaskMessage.decode(bytes.readableBytesView)))
             } catch {
-                tasks.append(.malformed(id: id, queue: queue, rawMessage: Data(bytes.readableBytesView), error: error))
+                tasks.append(
+                    .malformed(
+                        id: id.string ?? "", queue: keys.queue, rawMessage: Data(bytes.readableBytesView), error: error)
+                )
             }
         }
         return tasks

@@ -11,6 +11,10 @@ import Synchronization
 /// paths can send many of them in one pipeline.
 package final class RedisBroker: Sendable {
     package let redis: RedisClient
+    /// The keys of the queue used last (clients mostly enqueue into one queue).
+    private let lastQueueKeys = Mutex<QueueKeys?>(nil)
+    /// The daily processed-counter key used last (every success writes one).
+    private let lastProcessedKey = Mutex<(day: Int64, queue: String, key: String)?>(nil)
 
     package static let leaseDuration: Int64 = 30
     package static let maxArchiveSize = 10_000
@@ -36,8 +40,16 @@ package final class RedisBroker: Sendable {
 
     /// Runs calls in one pipeline; one result per call.
     package func run(pipeline calls: [RedisScriptCall]) async throws(AsynqError) -> [Result<RESPToken, AsynqError>] {
+        try await run(pipeline: calls, after: [])
+    }
+
+    /// Runs `prelude` (e.g. queue registrations) and then the calls in one pipeline; one result
+    /// per call. A failing prelude command is thrown.
+    package func run(
+        pipeline calls: [RedisScriptCall], after prelude: [RedisCommand]
+    ) async throws(AsynqError) -> [Result<RESPToken, AsynqError>] {
         do {
-            return try await redis.run(pipeline: calls).map { $0.mapError(Self.map) }
+            return try await redis.run(pipeline: calls, after: prelude).map { $0.mapError(Self.map) }
         } catch {
             throw Self.map(error)
         }
@@ -67,21 +79,40 @@ package final class RedisBroker: Sendable {
     /// Runs a create operation of `queue` together with its registration, in one round trip.
     package func runRegistering(queue: String, _ call: RedisScriptCall) async throws(AsynqError) -> RESPToken {
         do {
-            return try await redis.run(call, after: [Self.registerQueueCommand(queue)])
+            return try await redis.run(call, after: [queueKeys(queue).registerCommand])
         } catch {
             throw Self.map(error)
         }
+    }
+
+    /// `asynq:{q}:processed:<YYYY-MM-DD>` of `now` (UTC), built once a day per queue used last.
+    package func processedKey(queue: String, on now: Date) -> String {
+        let day = Int64((now.timeIntervalSince1970 / 86_400).rounded(.down))
+        if let cached = lastProcessedKey.withLock({ $0 }), cached.day == day, cached.queue == queue {
+            return cached.key
+        }
+        let key = RedisKeys.processed(queue, on: now)
+        lastProcessedKey.withLock { $0 = (day, queue, key) }
+        return key
+    }
+
+    /// The fixed keys of `queue`, built once for the queue used last.
+    package func queueKeys(_ queue: String) -> QueueKeys {
+        if let cached = lastQueueKeys.withLock({ $0 }), cached.queue == queue { return cached }
+        let keys = QueueKeys(queue)
+        lastQueueKeys.withLock { $0 = keys }
+        return keys
     }
 
     // MARK: - Client writes (§1)
 
     /// Op 1.1 (with our wake-up notification): 1 ok, 0 ID conflict.
     package func enqueueCall(_ message: TaskMessage, encoded: Data, now: Date) -> RedisScriptCall {
-        let q = message.queue
+        let keys = queueKeys(message.queue)
         return RedisScriptCall(
             BrokerScripts.enqueueNotify,
-            keys: [RedisKeys.taskKey(q, message.id), RedisKeys.pending(q)],
-            arguments: [RESPBytes(encoded), message.id, Int(now.unixNanoseconds), RedisKeys.notifyChannel(q)]
+            keys: [keys.taskKey(message.id), keys.pending],
+            arguments: [RESPData(encoded), message.id, Int(now.unixNanoseconds), keys.notifyChannel]
         )
     }
 
@@ -176,10 +207,15 @@ package final class RedisBroker: Sendable {
 
     /// Op 2.2: success without retention, or RevokeTask.
     package func doneCall(_ message: TaskMessage, now: Date) -> RedisScriptCall {
+        doneCall(message, keys: QueueKeys(message.queue), now: now)
+    }
+
+    /// Op 2.2 with the queue's keys built beforehand (`keys.queue` must be the task's queue).
+    package func doneCall(_ message: TaskMessage, keys queueKeys: QueueKeys, now: Date) -> RedisScriptCall {
         let q = message.queue
         var keys = [
-            RedisKeys.active(q), RedisKeys.lease(q), RedisKeys.taskKey(q, message.id),
-            RedisKeys.processed(q, on: now), RedisKeys.processedTotal(q),
+            queueKeys.active, queueKeys.lease, queueKeys.taskKey(message.id),
+            processedKey(queue: q, on: now), queueKeys.processedTotal,
         ]
         let arguments: [any RESPArgument] = [message.id, Int(now.unixSeconds + Self.statsTTL), Self.maxInt64]
         if !message.uniqueKey.isEmpty {

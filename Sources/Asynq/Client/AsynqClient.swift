@@ -71,50 +71,62 @@ public final class AsynqClient: Sendable {
     {
         let now = self.now()
         var results = [Result<TaskInfo, AsynqError>?](repeating: nil, count: tasks.count)
-        var calls: [RedisScriptCall] = []
-        var indices: [Int] = []
-        var infos: [TaskInfo] = []
-        var queues = Set<String>()
-        for (index, task) in tasks.enumerated() {
-            do {
-                let prepared = try prepare(task, options: options, now: now)
-                if prepared.message.groupKey != "" {
-                    throw AsynqError.invalid("batch enqueue does not support group tasks")
+        let broker = self.broker
+        // Sent in pipelines of `batchChunk` calls, each as soon as it is built: Redis runs one
+        // while the next is prepared. A chunk's queue registrations (op 1.0) go first in it.
+        try await withThrowingTaskGroup(of: [(Int, Result<TaskInfo, AsynqError>)].self) { group in
+            var chunk: [(index: Int, call: RedisScriptCall, info: TaskInfo)] = []
+            var registered = Set<String>()
+            var registrations: [RedisCommand] = []
+            for (index, task) in tasks.enumerated() {
+                do {
+                    let prepared = try prepare(task, options: options, now: now)
+                    if prepared.message.groupKey != "" {
+                        throw AsynqError.invalid("batch enqueue does not support group tasks")
+                    }
+                    if prepared.message.uniqueKey != "" {
+                        throw AsynqError.invalid("batch enqueue does not support unique tasks")
+                    }
+                    if registered.insert(prepared.message.queue).inserted {
+                        registrations.append(broker.queueKeys(prepared.message.queue).registerCommand)
+                    }
+                    chunk.append((index, prepared.call, prepared.info))
+                } catch let error as AsynqError {
+                    results[index] = .failure(error)
                 }
-                if prepared.message.uniqueKey != "" {
-                    throw AsynqError.invalid("batch enqueue does not support unique tasks")
-                }
-                calls.append(prepared.call)
-                indices.append(index)
-                infos.append(prepared.info)
-                queues.insert(prepared.message.queue)
-            } catch let error as AsynqError {
-                results[index] = .failure(error)
-            }
-        }
-        if !calls.isEmpty {
-            do {
-                for result in try await broker.redis.pipeline(queues.sorted().map(RedisBroker.registerQueueCommand)) {
-                    _ = try result.get()
-                }
-            } catch {
-                throw RedisBroker.map(error)
-            }
-            let replies = try await broker.run(pipeline: calls)
-            for ((index, info), reply) in zip(zip(indices, infos), replies) {
-                results[index] = reply.flatMap { token in
-                    do {
-                        try Self.check(token)
-                        return .success(info)
-                    } catch let error as AsynqError {
-                        return .failure(error)
-                    } catch {
-                        return .failure(RedisBroker.map(error))
+                guard chunk.count == Self.batchChunk || (index == tasks.count - 1 && !chunk.isEmpty) else { continue }
+                let sending = chunk
+                let prelude = registrations
+                chunk = []
+                registrations = []
+                // Started at once: the pipeline is queued (and, being large, written) before
+                // the next chunk is built.
+                group.addImmediateTask {
+                    let replies = try await broker.run(pipeline: sending.map(\.call), after: prelude)
+                    return zip(sending, replies).map { entry, reply in
+                        (entry.index, reply.flatMap { token in Self.result(of: token, info: entry.info) })
                     }
                 }
             }
+            for try await part in group {
+                for (index, result) in part { results[index] = result }
+            }
         }
         return results.map { $0 ?? .failure(AsynqError(.internal, "no result")) }
+    }
+
+    /// Enqueue calls per pipeline in ``enqueueBatch(_:_:)``.
+    static let batchChunk = 25
+
+    private static func result(of token: RESPToken, info: TaskInfo) -> Result<TaskInfo, AsynqError> {
+        do {
+            try check(token)
+            return .success(info)
+        } catch let error as AsynqError {
+            return .failure(error)
+        } catch {
+            return .failure(RedisBroker.map(error))
+        }
     }
 
     private struct Prepared {
@@ -125,19 +137,23 @@ public final class AsynqClient: Sendable {
 
     /// Composes options, builds the message and the script call (`api.md` §3 "Enqueue algorithm").
     private func prepare(_ task: AsynqTask, options: [TaskOption], now: Date) throws -> Prepared {
-        guard !task.type.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        guard !task.type.isBlank else {
             throw AsynqError.invalid("task typename cannot be empty")
         }
-        let composed = try ComposedOptions(task.options + options, now: now)
+        let composed = try ComposedOptions(task.options.isEmpty ? options : task.options + options, now: now)
         var message = TaskMessage()
-        message.id = composed.taskID ?? UUID().uuidString.lowercased()
+        message.id = composed.taskID ?? TaskIDGenerator.make()
         message.type = task.type
         message.payload = task.payload ?? Data()
         message.queue = composed.queue
         message.retry = Int32(clamping: composed.maxRetry)
-        var headers = task.headers
-        for (key, value) in composed.headers { headers[key] = value }
-        message.headers = headers
+        if composed.headers.isEmpty {
+            message.headers = task.headers
+        } else {
+            var headers = task.headers
+            for (key, value) in composed.headers { headers[key] = value }
+            message.headers = headers
+        }
         if let deadline = composed.deadline { message.deadline = deadline.unixSeconds }
         if let timeout = composed.timeout {
             message.timeout = timeout.wholeSeconds

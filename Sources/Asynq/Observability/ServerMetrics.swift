@@ -1,4 +1,4 @@
-import Metrics
+package import Metrics
 import Synchronization
 
 /// The metrics a server records through swift-metrics (the application picks the backend).
@@ -31,6 +31,8 @@ package final class ServerMetrics: Sendable {
         var counters: [Key: Counter] = [:]
         var timers: [Key: Timer] = [:]
         var gauges: [String: Gauge] = [:]
+        /// The handles used last: nearly every task of a busy server has the same key.
+        var last: (key: Key, counter: Counter, timer: Timer)?
     }
 
     // Handles are cached: creating one per task would ask the factory every time.
@@ -42,6 +44,7 @@ package final class ServerMetrics: Sendable {
     package func record(queue: String, taskType: String, status: Status, duration: Duration) {
         let key = Key(queue: queue, taskType: taskType, status: status)
         let (counter, timer) = state.withLock { state -> (Counter, Timer) in
+            if let last = state.last, last.key == key { return (last.counter, last.timer) }
             let dimensions = [("queue", queue), ("task_type", taskType), ("status", status.rawValue)]
             let counter =
                 state.counters[key]
@@ -57,11 +60,22 @@ package final class ServerMetrics: Sendable {
                     state.timers[key] = created
                     return created
                 }()
+            state.last = (key, counter, timer)
             return (counter, timer)
         }
         counter.increment()
         let (seconds, attoseconds) = duration.components
         timer.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    /// The gauge of tasks of `queue` in flight (callers may keep it).
+    package func activeGauge(queue: String) -> Gauge {
+        state.withLock { state -> Gauge in
+            if let gauge = state.gauges[queue] { return gauge }
+            let created = Gauge(label: Self.activeLabel, dimensions: [("queue", queue)])
+            state.gauges[queue] = created
+            return created
+        }
     }
 
     /// Publishes the number of tasks of `queue` in flight.

@@ -223,6 +223,7 @@ public final class AsynqServer: Service, Sendable {
             let acks = start { _ in await runtime.ackWriter.run() }
             let recovery = start { await recoverer.run(stop: $0) }
             let forwarding = start { await forwarder.run(stop: $0) }
+            let deadlines = start { await runtime.registry.watchDeadlines(stop: $0) }
             let processing = start { _ in await processor.run() }
             let cleaning = start { await janitor.run(stop: $0) }
             let aggregation = config.groupAggregator.map { aggregator in
@@ -235,6 +236,7 @@ public final class AsynqServer: Service, Sendable {
             stopFetchingNow()
             processorShutdown.fire()
             await processing.done.wait()
+            await deadlines.stopAndWait()
             runtime.ackWriter.finish()
             await acks.done.wait()
             await recovery.stopAndWait()

@@ -21,8 +21,21 @@ public struct TaskContext: Sendable {
     /// is cancelled at that moment.
     public let deadline: Date
     /// The server's logger with the task's metadata (`asynq.task.id`, `asynq.task.type`,
-    /// `asynq.queue`).
-    public var logger: Logger
+    /// `asynq.queue`). The metadata is attached when the logger is read, so a task whose
+    /// handler never logs pays nothing for it.
+    public var logger: Logger {
+        get {
+            if let assignedLogger { return assignedLogger }
+            var logger = serverLogger
+            logger[metadataKey: LogKeys.taskID] = "\(taskID)"
+            logger[metadataKey: LogKeys.taskType] = "\(taskType)"
+            logger[metadataKey: LogKeys.queue] = "\(queue)"
+            return logger
+        }
+        set { assignedLogger = newValue }
+    }
+    private let serverLogger: Logger
+    private var assignedLogger: Logger?
     /// Writes the task's result (`result` field of its hash).
     public let resultWriter: ResultWriter
 
@@ -36,11 +49,8 @@ public struct TaskContext: Sendable {
         queue = message.queue
         taskType = message.type
         self.deadline = deadline
-        var logger = logger
-        logger[metadataKey: LogKeys.taskID] = "\(message.id)"
-        logger[metadataKey: LogKeys.taskType] = "\(message.type)"
-        logger[metadataKey: LogKeys.queue] = "\(message.queue)"
-        self.logger = logger
+        serverLogger = logger
+        assignedLogger = nil
         resultWriter = ResultWriter(taskID: message.id, queue: message.queue, broker: broker)
     }
 }

@@ -87,12 +87,12 @@ package struct ComposedOptions: Sendable {
             case .maxRetry(let n):
                 maxRetry = max(0, n)
             case .queue(let name):
-                guard !name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                guard !name.isBlank else {
                     throw AsynqError.invalid("queue name must contain one or more characters")
                 }
                 queue = name
             case .taskID(let id):
-                guard !id.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                guard !id.isBlank else {
                     throw AsynqError.invalid("task ID cannot be empty")
                 }
                 taskID = id
@@ -110,7 +110,7 @@ package struct ComposedOptions: Sendable {
             case .retention(let d):
                 retention = d
             case .group(let name):
-                guard !name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                guard !name.isBlank else {
                     throw AsynqError.invalid("group key cannot be empty")
                 }
                 group = name

@@ -45,8 +45,7 @@ struct DevCommand: AsyncParsableCommand {
         var throwaway: ThrowawayRedis?
         let options: RedisConnectionOptions
         if let redis {
-            var globals = GlobalOptions()
-            globals.uri = redis
+            let globals = try GlobalOptions.parse(["--uri", redis])
             options = try globals.connectionOptions()
         } else {
             guard

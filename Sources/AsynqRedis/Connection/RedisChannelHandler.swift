@@ -12,42 +12,54 @@ import NIOSSL
 /// arrives later is consumed and dropped and the connection never goes out of sync. Every
 /// method runs on the channel's event loop.
 final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = RESPToken
+    typealias InboundIn = ByteBuffer
 
-    /// Collects the replies of one pipeline and completes its promise when the last arrives.
+    typealias PipelineContinuation = CheckedContinuation<[Result<RESPToken, RedisClientError>], any Error>
+
+    /// Collects the replies of one pipeline and resumes its caller when the last arrives.
     final class PipelineCollector {
         var results: [Result<RESPToken, RedisClientError>]
         var remaining: Int
-        var promise: EventLoopPromise<[Result<RESPToken, RedisClientError>]>?
+        var continuation: PipelineContinuation?
 
-        init(count: Int, promise: EventLoopPromise<[Result<RESPToken, RedisClientError>]>) {
+        init(count: Int, continuation: PipelineContinuation) {
             self.results = Array(repeating: .failure(RedisClientError(.connectionClosed, "no reply")), count: count)
             self.remaining = count
-            self.promise = promise
+            self.continuation = continuation
         }
 
         func complete(index: Int, with result: Result<RESPToken, RedisClientError>) {
             results[index] = result
             remaining -= 1
-            if remaining == 0, let promise {
-                self.promise = nil
-                promise.succeed(results)
+            if remaining == 0, let continuation {
+                self.continuation = nil
+                continuation.resume(returning: results)
             }
         }
 
         func fail(_ error: RedisClientError) {
-            if let promise {
-                self.promise = nil
-                promise.fail(error)
+            if let continuation {
+                self.continuation = nil
+                continuation.resume(throwing: error)
             }
         }
     }
 
+    /// Who gets a reply. Callers wait in a continuation resumed right here on the event loop
+    /// (a future would cost a second hop to the loop to register its callback).
     enum Receiver {
-        case single(EventLoopPromise<RESPToken>)
+        case single(CheckedContinuation<RESPToken, any Error>)
         case pipeline(PipelineCollector, index: Int)
         /// The caller gave up; the reply is read and dropped.
         case discarded
+
+        func fail(_ error: RedisClientError) {
+            switch self {
+            case .single(let continuation): continuation.resume(throwing: error)
+            case .pipeline(let collector, _): collector.fail(error)
+            case .discarded: break
+            }
+        }
     }
 
     struct Pending {
@@ -70,6 +82,11 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var flushScheduled = false
     private var timeoutCheck: Scheduled<Void>?
     private let eventLoop: any EventLoop
+    /// Replies are split here rather than in a `ByteToMessageHandler` in front of this handler:
+    /// that generic class is not specialized across modules and costs more than the decoder.
+    private var decoder: RESPTokenDecoder
+    /// Received bytes not yet decoded (the start of an incomplete reply).
+    private var received: ByteBuffer?
 
     /// Receives RESP3 push messages, and in `subscriberMode` RESP2 pub/sub arrays too.
     var pushHandler: ((RESPToken) -> Void)?
@@ -78,8 +95,9 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
     /// Called once when the connection closes, with the reason.
     var onClose: ((RedisClientError) -> Void)?
 
-    init(eventLoop: any EventLoop) {
+    init(eventLoop: any EventLoop, decoderLimits: RESPDecoderLimits) {
         self.eventLoop = eventLoop
+        self.decoder = RESPTokenDecoder(limits: decoderLimits)
     }
 
     var isActive: Bool {
@@ -101,7 +119,32 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let token = unwrapInboundIn(data)
+        var bytes = unwrapInboundIn(data)
+        if var buffer = received.take() {
+            buffer.writeBuffer(&bytes)
+            bytes = buffer
+        }
+        do {
+            while let token = try decoder.decode(buffer: &bytes) {
+                handle(token)
+                // A reply may have closed the connection (a protocol violation).
+                guard case .active = state else { return }
+            }
+        } catch let error as RedisClientError {
+            close(with: error)
+            return
+        } catch {
+            close(with: RedisClientError(.protocolViolation, "invalid RESP from server: \(error)"))
+            return
+        }
+        if bytes.readableBytes > 0 {
+            // Keep only the incomplete tail; it is small unless a reply is large.
+            bytes.discardReadBytes()
+            received = bytes
+        }
+    }
+
+    private func handle(_ token: RESPToken) {
         if isPush(token) {
             pushHandler?(token)
             return
@@ -112,8 +155,8 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
             return
         }
         switch entry.receiver {
-        case .single(let promise):
-            promise.succeed(token)
+        case .single(let continuation):
+            continuation.resume(returning: token)
         case .pipeline(let collector, let index):
             collector.complete(index: index, with: .success(token))
         case .discarded:
@@ -122,6 +165,7 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        received = nil
         close(with: RedisClientError(.connectionClosed, "connection closed by the server"))
         context.fireChannelInactive()
     }
@@ -155,9 +199,7 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
         closeOnCancel: Bool = false
     ) {
         guard case .active(let context) = state else {
-            let error = rejection
-            if case .single(let promise) = receiver { promise.fail(error) }
-            if case .pipeline(let collector, _) = receiver { collector.fail(error) }
+            receiver?.fail(rejection)
             return
         }
         if let receiver {
@@ -171,18 +213,18 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
     func enqueue(
         pipeline commands: [RedisCommand],
         id: UInt64,
-        promise: EventLoopPromise<[Result<RESPToken, RedisClientError>]>,
+        continuation: PipelineContinuation,
         deadline: NIODeadline
     ) {
         guard case .active(let context) = state else {
-            promise.fail(rejection)
+            continuation.resume(throwing: rejection)
             return
         }
         if commands.isEmpty {
-            promise.succeed([])
+            continuation.resume(returning: [])
             return
         }
-        let collector = PipelineCollector(count: commands.count, promise: promise)
+        let collector = PipelineCollector(count: commands.count, continuation: continuation)
         let wasEmpty = pending.isEmpty
         for (index, command) in commands.enumerated() {
             pending.append(
@@ -206,14 +248,7 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
     func cancel(id: UInt64) {
         var closeConnection = false
         for index in pending.indices where pending[index].id == id {
-            switch pending[index].receiver {
-            case .single(let promise):
-                promise.fail(RedisClientError(.cancelled, "the request was cancelled"))
-            case .pipeline(let collector, _):
-                collector.fail(RedisClientError(.cancelled, "the request was cancelled"))
-            case .discarded:
-                break
-            }
+            pending[index].receiver.fail(RedisClientError(.cancelled, "the request was cancelled"))
             pending[index].receiver = .discarded
             closeConnection = closeConnection || pending[index].closeOnCancel
         }
@@ -222,12 +257,19 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
+    /// Buffers a command; it leaves at the end of the loop tick together with whatever else was
+    /// submitted meanwhile, or at once when ``flushThreshold`` bytes have piled up (so the
+    /// server starts on a large pipeline while its caller, often on this loop, builds the next).
     private func write(_ command: RedisCommand, context: ChannelHandlerContext) {
         var buffer =
             outbound.take()
             ?? context.channel.allocator.buffer(capacity: max(512, command.arguments.readableBytes + 16))
         command.write(into: &buffer)
         outbound = buffer
+        if buffer.readableBytes >= Self.flushThreshold {
+            flushOutbound()
+            return
+        }
         if !flushScheduled {
             flushScheduled = true
             // Flush after the tasks already queued on the loop, so that commands submitted
@@ -235,6 +277,9 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
             eventLoop.assumeIsolated().execute { self.flushOutbound() }
         }
     }
+
+    /// Buffered commands are written at once from this size on, not at the end of the tick.
+    static let flushThreshold = 8 * 1024
 
     private func flushOutbound() {
         flushScheduled = false
@@ -285,11 +330,7 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
         let failed = pending
         pending.removeAll()
         for entry in failed {
-            switch entry.receiver {
-            case .single(let promise): promise.fail(error)
-            case .pipeline(let collector, _): collector.fail(error)
-            case .discarded: break
-            }
+            entry.receiver.fail(error)
         }
         onClose?(error)
         onClose = nil

@@ -88,10 +88,7 @@ public final class RedisConnection: Sendable {
                         let tlsHandler = try NIOSSLClientHandler(context: tlsContext, serverHostname: serverName)
                         try channel.pipeline.syncOperations.addHandler(tlsHandler)
                     }
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(RESPTokenDecoder(limits: limits))
-                    )
-                    let handler = RedisChannelHandler(eventLoop: channel.eventLoop)
+                    let handler = RedisChannelHandler(eventLoop: channel.eventLoop, decoderLimits: limits)
                     try channel.pipeline.syncOperations.addHandler(handler)
                     slot.handler.withLock { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                 }
@@ -214,14 +211,17 @@ public final class RedisConnection: Sendable {
     public func pipeline(_ commands: [RedisCommand]) async throws -> [Result<RESPToken, RedisClientError>] {
         try Task.checkCancellation(orThrow: RedisClientError(.cancelled, "the request was cancelled"))
         let id = nextRequestID.wrappingAdd(1, ordering: .relaxed).newValue
-        let promise = eventLoop.makePromise(of: [Result<RESPToken, RedisClientError>].self)
         let deadline = deadline(for: nil)
         inFlight.wrappingAdd(commands.count, ordering: .relaxed)
         defer { inFlight.wrappingSubtract(commands.count, ordering: .relaxed) }
         let handler = self.handler
-        onLoop { handler.value.enqueue(pipeline: commands, id: id, promise: promise, deadline: deadline) }
+        // One hop to the event loop, which queues the commands and later resumes us itself.
         let results = try await withTaskCancellationHandler {
-            try await promise.futureResult.get()
+            try await withCheckedThrowingContinuation { (continuation: RedisChannelHandler.PipelineContinuation) in
+                onLoop {
+                    handler.value.enqueue(pipeline: commands, id: id, continuation: continuation, deadline: deadline)
+                }
+            }
         } onCancel: {
             self.onLoop { handler.value.cancel(id: id) }
         }
@@ -237,23 +237,24 @@ public final class RedisConnection: Sendable {
     func submit(_ command: RedisCommand) async throws -> RESPToken {
         try Task.checkCancellation(orThrow: RedisClientError(.cancelled, "the request was cancelled"))
         let id = nextRequestID.wrappingAdd(1, ordering: .relaxed).newValue
-        let promise = eventLoop.makePromise(of: RESPToken.self)
         let deadline = deadline(for: command.blockingTimeout)
         let blocking = command.blockingTimeout != nil
         inFlight.wrappingAdd(1, ordering: .relaxed)
         defer { inFlight.wrappingSubtract(1, ordering: .relaxed) }
         let handler = self.handler
-        onLoop {
-            handler.value.enqueue(
-                command,
-                id: id,
-                receiver: .single(promise),
-                deadline: deadline,
-                closeOnCancel: blocking
-            )
-        }
+        // One hop to the event loop, which queues the command and later resumes us itself.
         return try await withTaskCancellationHandler {
-            try await promise.futureResult.get()
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RESPToken, any Error>) in
+                onLoop {
+                    handler.value.enqueue(
+                        command,
+                        id: id,
+                        receiver: .single(continuation),
+                        deadline: deadline,
+                        closeOnCancel: blocking
+                    )
+                }
+            }
         } onCancel: {
             self.onLoop { handler.value.cancel(id: id) }
         }

@@ -55,6 +55,8 @@ final class RedisConnectionPool: Sendable {
     private let connector: Connector
     private let state: Mutex<State>
     private let clock = ContinuousClock()
+    /// How often idle connections are looked for (a quarter of `idleTimeout`).
+    private let sweepInterval: Duration
 
     /// Idle dedicated connections kept for reuse.
     private static let dedicatedCacheSize = 4
@@ -98,6 +100,7 @@ final class RedisConnectionPool: Sendable {
         self.logger = logger
         self.connector = connector
         self.state = Mutex(State(lastIdleSweep: ContinuousClock().now))
+        self.sweepInterval = options.idleTimeout / 4
     }
 
     // MARK: Shared connections
@@ -105,33 +108,43 @@ final class RedisConnectionPool: Sendable {
     /// A connection to send on, shared with other callers.
     func sharedConnection() async throws -> RedisConnection {
         let now = clock.now
-        let decision: Acquisition = state.withLock { state in
-            if state.closed { return .fail(RedisClientError(.poolClosed, "the Redis client was closed")) }
-            state.shared.removeAll { !$0.isActive }
+        // The hot path: one critical section, no allocation. Closed connections are skipped
+        // here and dropped by their `whenClosed` callback (`remove(_:)`); the last use is only
+        // recorded where the idle sweep looks at it (every connection but the first).
+        let (decision, sweepDue): (Acquisition, Bool) = state.withLock { state in
+            if state.closed { return (.fail(RedisClientError(.poolClosed, "the Redis client was closed")), false) }
             var best: RedisConnection?
+            var bestIndex = 0
             var bestLoad = Int.max
-            for connection in state.shared {
+            var active = 0
+            for index in state.shared.indices {
+                let connection = state.shared[index]
+                guard connection.isActive else { continue }
+                active += 1
                 let load = connection.inFlight.load(ordering: .relaxed)
                 if load < bestLoad {
                     best = connection
+                    bestIndex = index
                     bestLoad = load
                 }
             }
+            if active < state.shared.count { state.shared.removeAll { !$0.isActive } }
+            let sweepDue = now - state.lastIdleSweep > sweepInterval
             let capacityLeft = state.shared.count + state.connecting < options.maxConnections
             if let best {
-                state.lastUsed[ObjectIdentifier(best)] = now
+                if bestIndex > 0 { state.lastUsed[ObjectIdentifier(best)] = now }
                 if bestLoad < options.pipeliningThreshold || !capacityLeft || state.retryAfter.map({ $0 > now }) == true
                 {
-                    return .use(best)
+                    return (.use(best), sweepDue)
                 }
                 state.connecting += 1
-                return .connect(fallback: best)
+                return (.connect(fallback: best), sweepDue)
             }
-            if state.connecting > 0 { return .wait }
+            if state.connecting > 0 { return (.wait, sweepDue) }
             state.connecting += 1
-            return .connect(fallback: nil)
+            return (.connect(fallback: nil), sweepDue)
         }
-        sweepIdleConnections(now: now)
+        if sweepDue { sweepIdleConnections(now: now) }
 
         switch decision {
         case .use(let connection):
@@ -235,7 +248,7 @@ final class RedisConnectionPool: Sendable {
     /// Closes shared connections beyond the first that were not used for `idleTimeout`.
     private func sweepIdleConnections(now: ContinuousClock.Instant) {
         let idle: [RedisConnection] = state.withLock { state in
-            guard now - state.lastIdleSweep > options.idleTimeout / 4 else { return [] }
+            guard now - state.lastIdleSweep > sweepInterval else { return [] }
             state.lastIdleSweep = now
             var victims: [RedisConnection] = []
             for connection in state.shared.dropFirst()

@@ -21,69 +21,99 @@ extension ByteBuffer {
 
     /// Writes the decimal digits of `value` without allocating a String.
     mutating func writeDecimal(_ value: Int) {
-        if value >= 0 && value < 10 {
-            writeInteger(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
-            return
+        writeWithUnsafeMutableBytes(minimumWritableBytes: 20) { out in
+            Self.storeDecimal(value, into: out, at: 0)
         }
-        var magnitude = value.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes, enough for 20 digits + sign
-        let count = withUnsafeMutableBytes(of: &digits) { raw -> Int in
-            var position = raw.count
-            repeat {
-                position -= 1
-                raw[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if value < 0 {
-                position -= 1
-                raw[position] = UInt8(ascii: "-")
+    }
+
+    /// Writes `$<count>\r\n<bytes>\r\n` with one capacity check (the hot path of every command:
+    /// each argument is one bulk string).
+    package mutating func writeRESPBulkString(_ bytes: UnsafeRawBufferPointer) {
+        let count = bytes.count
+        writeWithUnsafeMutableBytes(minimumWritableBytes: count + 25) { out in
+            out[0] = UInt8(ascii: "$")
+            var position = 1 + Self.storeDecimal(count, into: out, at: 1)
+            out[position] = 0x0D
+            out[position + 1] = 0x0A
+            position += 2
+            if count > 0, let source = bytes.baseAddress, let target = out.baseAddress {
+                (target + position).copyMemory(from: source, byteCount: count)
             }
-            return raw.count - position
+            position += count
+            out[position] = 0x0D
+            out[position + 1] = 0x0A
+            return position + 2
         }
-        withUnsafeBytes(of: &digits) { raw in
-            _ = writeBytes(UnsafeRawBufferPointer(rebasing: raw[(raw.count - count)...]))
+    }
+
+    /// Writes `$<n>\r\n<decimal digits of value>\r\n` in place.
+    mutating func writeRESPBulkDecimal(_ value: Int) {
+        writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { out in
+            let digits = Self.decimalLength(value)
+            out[0] = UInt8(ascii: "$")
+            var position = 1 + Self.storeDecimal(digits, into: out, at: 1)
+            out[position] = 0x0D
+            out[position + 1] = 0x0A
+            position += 2
+            position += Self.storeDecimal(value, into: out, at: position)
+            out[position] = 0x0D
+            out[position + 1] = 0x0A
+            return position + 2
         }
+    }
+
+    /// How many characters `value` takes in decimal (sign included).
+    static func decimalLength(_ value: Int) -> Int {
+        var digits = 1
+        var rest = value.magnitude
+        while rest >= 10 {
+            rest /= 10
+            digits += 1
+        }
+        return digits + (value < 0 ? 1 : 0)
+    }
+
+    /// Stores the decimal form of `value` at `offset` (room for 20 bytes needed); returns its length.
+    static func storeDecimal(_ value: Int, into out: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+        let length = decimalLength(value)
+        var magnitude = value.magnitude
+        var position = offset + length
+        repeat {
+            position -= 1
+            out[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+            magnitude /= 10
+        } while magnitude > 0
+        if value < 0 { out[offset] = UInt8(ascii: "-") }
+        return length
     }
 }
 
 extension String: RESPArgument {
     public func encodeRESP(into buffer: inout ByteBuffer) -> Int {
-        buffer.writeBulkHeader(length: utf8.count)
-        buffer.writeString(self)
-        buffer.writeCRLF()
+        var text = self
+        text.withUTF8 { buffer.writeRESPBulkString(UnsafeRawBufferPointer($0)) }
         return 1
     }
 }
 
 extension Substring: RESPArgument {
     public func encodeRESP(into buffer: inout ByteBuffer) -> Int {
-        buffer.writeBulkHeader(length: utf8.count)
-        buffer.writeSubstring(self)
-        buffer.writeCRLF()
+        var text = self
+        text.withUTF8 { buffer.writeRESPBulkString(UnsafeRawBufferPointer($0)) }
         return 1
     }
 }
 
 extension ByteBuffer: RESPArgument {
     public func encodeRESP(into buffer: inout ByteBuffer) -> Int {
-        buffer.writeBulkHeader(length: readableBytes)
-        buffer.writeImmutableBuffer(self)
-        buffer.writeCRLF()
+        withUnsafeReadableBytes { buffer.writeRESPBulkString($0) }
         return 1
     }
 }
 
 extension Int: RESPArgument {
     public func encodeRESP(into buffer: inout ByteBuffer) -> Int {
-        var digits = 1
-        var rest = self.magnitude
-        while rest >= 10 {
-            rest /= 10
-            digits += 1
-        }
-        buffer.writeBulkHeader(length: digits + (self < 0 ? 1 : 0))
-        buffer.writeDecimal(self)
-        buffer.writeCRLF()
+        buffer.writeRESPBulkDecimal(self)
         return 1
     }
 }
@@ -136,9 +166,7 @@ public struct RESPBytes: RESPArgument, Sendable, Hashable {
     public init(_ bytes: some Sequence<UInt8>) { self.bytes = Array(bytes) }
 
     public func encodeRESP(into buffer: inout ByteBuffer) -> Int {
-        buffer.writeBulkHeader(length: bytes.count)
-        buffer.writeBytes(bytes)
-        buffer.writeCRLF()
+        bytes.withUnsafeBytes { buffer.writeRESPBulkString($0) }
         return 1
     }
 }

@@ -28,6 +28,35 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
         self.count = count
     }
 
+    /// A command whose buffer starts with room for `capacity` bytes (for commands whose size is
+    /// known to exceed the default, such as script calls).
+    package init<each Argument: RESPArgument>(
+        reservingCapacity capacity: Int, _ name: String, _ argument: repeat each Argument
+    ) {
+        var buffer = Self.allocator.buffer(capacity: max(64, capacity))
+        var count = name.encodeRESP(into: &buffer)
+        for value in repeat each argument {
+            count += value.encodeRESP(into: &buffer)
+        }
+        self.arguments = buffer
+        self.count = count
+    }
+
+    /// This command with its first `count` arguments (the name included) replaced by those of
+    /// `prefix`; the remaining arguments are copied as encoded.
+    package func replacingLeading(_ count: Int, with prefix: RedisCommand) -> RedisCommand {
+        var rest = arguments
+        for _ in 0..<count {
+            guard let (_, length) = RESPToken.readHeader(&rest), length >= 0 else { break }
+            rest.moveReaderIndex(forwardBy: min(length + 2, rest.readableBytes))
+        }
+        var result = prefix
+        result.arguments.writeImmutableBuffer(rest)
+        result.count += self.count - count
+        result.blockingTimeout = blockingTimeout
+        return result
+    }
+
     /// A command from a list of arguments of any argument types.
     public init(_ name: String, arguments: [any RESPArgument]) {
         var buffer = Self.allocator.buffer(capacity: 64)

@@ -1,19 +1,26 @@
 /// One call of a script: for running many scripts in one pipeline.
+///
+/// The call is encoded once, as `EVALSHA`; the `EVAL` form (with the whole source) is built
+/// only when the server answers `NOSCRIPT`.
 public struct RedisScriptCall: Sendable {
     public let script: RedisScript
     let evalsha: RedisCommand
-    let eval: RedisCommand
 
     public init(_ script: RedisScript, keys: [String], arguments: [any RESPArgument] = []) {
         self.script = script
-        var evalsha = RedisCommand("EVALSHA", script.sha1, keys.count, keys)
-        var eval = RedisCommand("EVAL", script.source, keys.count, keys)
+        // Room for the name, the digest, the keys and typical arguments in one allocation.
+        var capacity = 80 + arguments.count * 24
+        for key in keys { capacity += key.utf8.count + 8 }
+        var evalsha = RedisCommand(reservingCapacity: capacity, "EVALSHA", script.sha1, keys.count, keys)
         for argument in arguments {
             evalsha.appendAny(argument)
-            eval.appendAny(argument)
         }
         self.evalsha = evalsha
-        self.eval = eval
+    }
+
+    /// `EVAL <source> numkeys keys… args…`: the same call with the script's source.
+    var eval: RedisCommand {
+        evalsha.replacingLeading(2, with: RedisCommand("EVAL", script.source))
     }
 }
 
@@ -57,7 +64,21 @@ extension RedisCommandSender {
     /// Runs several script calls in one pipeline, one result per call, in order; calls that hit
     /// `NOSCRIPT` are sent again with `EVAL` in a second pipeline.
     public func run(pipeline calls: [RedisScriptCall]) async throws -> [Result<RESPToken, RedisClientError>] {
-        var results = try await pipeline(calls.map(\.evalsha))
+        try await run(pipeline: calls, after: [])
+    }
+
+    /// Sends `prelude` and then the script calls in one pipeline (one round trip) and returns
+    /// one result per call; a failing prelude command is thrown. `NOSCRIPT` is handled as in
+    /// ``run(pipeline:)`` (the prelude is not sent again).
+    public func run(
+        pipeline calls: [RedisScriptCall], after prelude: [RedisCommand]
+    ) async throws -> [Result<RESPToken, RedisClientError>] {
+        var commands = prelude
+        commands.reserveCapacity(prelude.count + calls.count)
+        for call in calls { commands.append(call.evalsha) }
+        let all = try await pipeline(commands)
+        for result in all.prefix(prelude.count) { _ = try result.get() }
+        var results = Array(all.dropFirst(prelude.count))
         let missing = results.indices.filter { index in
             if case .failure(let error) = results[index], error.serverErrorPrefix == "NOSCRIPT" { return true }
             return false

@@ -9,10 +9,30 @@ import Synchronization
 /// One writer task per server drains the queue; a caller that arrives while a pipeline is in
 /// flight is sent with the next one. The scripts are the single-task scripts of
 /// `operations.md` §2 (no batch script), so every task gets exactly Go's effects.
+///
+/// A caller either waits for its result (``submit(_:)``) or hands over a completion
+/// (``submit(_:then:)``) that the writer runs once Redis answered — the processor's hot path,
+/// where the completion frees the worker slot, so no task has to be resumed per outcome.
 final class AckWriter: Sendable {
+    typealias Completion = @Sendable (Result<Void, AsynqError>) -> Void
+
+    private enum Receiver: Sendable {
+        case waiting(CheckedContinuation<Result<Void, AsynqError>, Never>)
+        case completion(Completion)
+
+        func deliver(_ result: Result<Void, AsynqError>) {
+            switch self {
+            case .waiting(let continuation): continuation.resume(returning: result)
+            case .completion(let completion): completion(result)
+            }
+        }
+    }
+
     private struct Item: Sendable {
         let call: RedisScriptCall
-        let continuation: CheckedContinuation<Result<Void, AsynqError>, Never>
+        let receiver: Receiver
+        /// Whether the completion frees a worker slot (see ``AckRefiller``).
+        var freesSlot = false
     }
 
     private struct State {
@@ -28,6 +48,7 @@ final class AckWriter: Sendable {
     private let state = Mutex(State())
     private let broker: RedisBroker
     private let logger: Logger
+    private let refiller = Mutex<(any AckRefiller)?>(nil)
 
     init(broker: RedisBroker, logger: Logger) {
         self.broker = broker
@@ -40,20 +61,48 @@ final class AckWriter: Sendable {
             return await Self.runDirectly(call, broker: broker)
         }
         return await withCheckedContinuation { (continuation: CheckedContinuation<Result<Void, AsynqError>, Never>) in
-            let (accepted, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-                guard !state.finished else { return (false, nil) }
-                state.items.append(Item(call: call, continuation: continuation))
-                defer { state.waiter = nil }
-                return (true, state.waiter)
-            }
-            if accepted {
-                waiter?.resume()
-            } else {
+            if !enqueue(Item(call: call, receiver: .waiting(continuation))) {
                 // The writer ended between the check above and now; the caller hands the
                 // write to the syncer.
                 continuation.resume(returning: .failure(AsynqError(.internal, "the acknowledgement writer stopped")))
             }
         }
+    }
+
+    /// Runs `call` in the next pipeline and calls `completion` with its result once Redis
+    /// answered (on the writer's task: it must be quick and must not block). Returns at once,
+    /// unless the writer has already stopped: then the call runs here first. `freesSlot`: the
+    /// completion frees a worker slot, which the refiller may fill in the same pipeline.
+    func submit(_ call: RedisScriptCall, freesSlot: Bool = false, then completion: @escaping Completion) async {
+        if !state.withLock({ $0.finished }),
+            enqueue(Item(call: call, receiver: .completion(completion), freesSlot: freesSlot))
+        {
+            return
+        }
+        completion(await Self.runDirectly(call, broker: broker))
+    }
+
+    /// Queues `call` without waiting for it; false once the writer has stopped.
+    @discardableResult
+    func submitWithoutWaiting(_ call: RedisScriptCall) -> Bool {
+        enqueue(Item(call: call, receiver: .completion({ _ in })))
+    }
+
+    /// Sets (or, with nil, removes) who refills freed worker slots in acknowledgement pipelines.
+    func setRefiller(_ refiller: (any AckRefiller)?) {
+        self.refiller.withLock { $0 = refiller }
+    }
+
+    /// Queues an item and wakes the writer; false once the writer has stopped.
+    private func enqueue(_ item: Item) -> Bool {
+        let (accepted, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            guard !state.finished else { return (false, nil) }
+            state.items.append(item)
+            defer { state.waiter = nil }
+            return (true, state.waiter)
+        }
+        waiter?.resume()
+        return accepted
     }
 
     /// Makes ``run()`` return once everything queued is written.
@@ -68,22 +117,33 @@ final class AckWriter: Sendable {
 
     func run() async {
         while let batch = await nextBatch() {
+            // Slots freed by this pipeline's outcomes are refilled by a dequeue sent after them
+            // in the same pipeline: Redis runs it after the acknowledgements, exactly where a
+            // worker would dequeue once its acknowledgement returned, one round trip earlier.
+            let freed = batch.reduce(0) { $0 + ($1.freesSlot ? 1 : 0) }
+            let refill = freed > 0 ? refiller.withLock({ $0 })?.refill(slots: freed) : nil
+            var calls = batch.map(\.call)
+            if let refill { calls.append(refill.call) }
             let results: [Result<RESPToken, AsynqError>]
-            if batch.count == 1, let item = batch.first {
+            if calls.count == 1, let call = calls.first {
                 do {
-                    results = [.success(try await broker.run(item.call))]
+                    results = [.success(try await broker.run(call))]
                 } catch {
                     results = [.failure(error)]
                 }
             } else {
                 do {
-                    results = try await broker.run(pipeline: batch.map(\.call))
+                    results = try await broker.run(pipeline: calls)
                 } catch {
-                    results = Array(repeating: .failure(error), count: batch.count)
+                    results = Array(repeating: .failure(error), count: calls.count)
                 }
             }
+            if let refill {
+                // Before the completions free the slots, so the new tasks are there to take them.
+                refill.deliver(results.last ?? .failure(AsynqError(.internal, "no reply")))
+            }
             for (item, result) in zip(batch, results) {
-                item.continuation.resume(returning: result.map { _ in () })
+                item.receiver.deliver(result.map { _ in () })
             }
         }
         let leftovers = state.withLock { state -> [Item] in
@@ -92,7 +152,7 @@ final class AckWriter: Sendable {
             return state.items
         }
         for item in leftovers {
-            item.continuation.resume(returning: .failure(AsynqError(.cancelled, "the server was cancelled")))
+            item.receiver.deliver(.failure(AsynqError(.cancelled, "the server was cancelled")))
         }
     }
 
@@ -100,9 +160,14 @@ final class AckWriter: Sendable {
     private func nextBatch() async -> [Item]? {
         while true {
             let (batch, finishing) = state.withLock { state -> ([Item], Bool) in
-                let count = min(state.items.count, Self.maxBatch)
-                defer { state.items.removeFirst(count) }
-                return (Array(state.items.prefix(count)), state.finishing)
+                if state.items.count <= Self.maxBatch {
+                    // Usually everything: hand the array over instead of copying it.
+                    var batch: [Item] = []
+                    swap(&batch, &state.items)
+                    return (batch, state.finishing)
+                }
+                defer { state.items.removeFirst(Self.maxBatch) }
+                return (Array(state.items.prefix(Self.maxBatch)), state.finishing)
             }
             if !batch.isEmpty { return batch }
             if finishing || Task.isCancelled { return nil }
@@ -136,4 +201,17 @@ final class AckWriter: Sendable {
             return .failure(error)
         }
     }
+}
+
+/// Fills worker slots that an acknowledgement pipeline frees (the processor).
+protocol AckRefiller: Sendable {
+    /// The dequeue to send after the acknowledgements that free `slots` slots; nil for none.
+    func refill(slots: Int) -> AckRefill?
+}
+
+/// A dequeue sent with acknowledgements, and what to do with its reply (called on the writer's
+/// task before the acknowledgements' completions).
+struct AckRefill: Sendable {
+    let call: RedisScriptCall
+    let deliver: @Sendable (Result<RESPToken, AsynqError>) -> Void
 }

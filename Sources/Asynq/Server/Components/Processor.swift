@@ -1,6 +1,7 @@
 import AsynqRedis
 package import Foundation
 import Logging
+import Synchronization
 
 extension AsynqError {
     /// The failure of a task whose deadline passed while it ran (Go's context error text).
@@ -48,7 +49,7 @@ extension TaskMessage {
 /// dequeue fails on such a task and leaves it in `active`, where Go's recoverer then fails on
 /// every run for that queue; archiving keeps it visible (and deletable by ID) without
 /// poisoning anything.
-final class Processor: Sendable {
+final class Processor: AckRefiller {
     private let runtime: ServerRuntime
     private let handler: any TaskHandler
     private let selector: QueueSelector
@@ -57,6 +58,16 @@ final class Processor: Sendable {
     private let stopFetching: ServerEvent
     /// Fired when the graceful shutdown reaches the processor: start the shutdown timeout.
     private let shutdown: ServerEvent
+    /// The fixed keys of every configured queue.
+    private let queueKeys: [String: QueueKeys]
+
+    /// Tasks dequeued by refills (``refill(slots:)``), waiting for the fetch loop to start them.
+    private struct Handoff {
+        var tasks: [(entry: DequeuedTask, dequeuedAt: Date)] = []
+        var accepting = true
+    }
+
+    private let handoff = Mutex(Handoff())
 
     init(runtime: ServerRuntime, handler: any TaskHandler, stopFetching: ServerEvent, shutdown: ServerEvent) {
         self.runtime = runtime
@@ -65,23 +76,36 @@ final class Processor: Sendable {
         self.logger = runtime.logger(component: "processor")
         self.stopFetching = stopFetching
         self.shutdown = shutdown
+        self.queueKeys = Dictionary(uniqueKeysWithValues: runtime.queueNames.map { ($0, QueueKeys($0)) })
+    }
+
+    private func keys(for queue: String) -> QueueKeys {
+        queueKeys[queue] ?? QueueKeys(queue)
     }
 
     func run() async {
+        runtime.ackWriter.setRefiller(self)
         await withDiscardingTaskGroup { group in
             var generator = SystemRandomNumberGenerator()
             var lastErrorLog: ContinuousClock.Instant?
             var backoff: Duration = .zero
-            while !stopFetching.isFired, let free = await runtime.slots.waitForFree() {
+            while !stopFetching.isFired, await runtime.slots.waitForFree() != nil {
                 guard !stopFetching.isFired else { break }
                 runtime.wake.reset()
+                // Tasks a refill already dequeued take their slots first.
+                let handed = takeHandedOver()
+                for (entry, dequeuedAt) in handed { start(entry, at: dequeuedAt, in: &group) }
+                // Slots freed after the wake-up (acknowledgements arrive in batches) are
+                // fetched in the same call.
+                let free = runtime.slots.free
+                guard free > 0 else { continue }
                 let now = runtime.now()
                 var fetched: [DequeuedTask] = []
                 var failure: AsynqError?
                 for queue in selector.order(using: &generator) where fetched.count < free {
                     do {
                         fetched += try await runtime.broker.dequeueTasks(
-                            queue: queue,
+                            keys: keys(for: queue),
                             count: free - fetched.count,
                             now: now
                         )
@@ -90,21 +114,7 @@ final class Processor: Sendable {
                         break
                     }
                 }
-                for entry in fetched {
-                    switch entry {
-                    case .task(let message):
-                        start(message, at: now, in: &group)
-                    case .malformed(let id, let queue, let rawMessage, let error):
-                        group.addTask {
-                            await self.archiveMalformed(id: id, queue: queue, rawMessage: rawMessage, error: error)
-                        }
-                    case .dangling(let id, let queue):
-                        logger.warning(
-                            "dequeued a task ID without a task hash; it stays in active",
-                            metadata: [LogKeys.taskID: "\(id)", LogKeys.queue: "\(queue)"]
-                        )
-                    }
-                }
+                for entry in fetched { start(entry, at: now, in: &group) }
                 if let failure {
                     // Go logs at most one dequeue error per 3 s and retries at once; we also
                     // back off (50 ms doubling to 1 s) so an unreachable Redis is not hammered.
@@ -115,7 +125,7 @@ final class Processor: Sendable {
                     }
                     backoff = min(max(backoff * 2, .milliseconds(50)), .seconds(1))
                     await runtime.wake.wait(timeout: backoff)
-                } else if fetched.isEmpty {
+                } else if fetched.isEmpty && handed.isEmpty {
                     backoff = .zero
                     let interval = runtime.config.taskCheckInterval
                     await runtime.wake.wait(timeout: interval / 2 + interval * Double.random(in: 0..<1))
@@ -123,8 +133,17 @@ final class Processor: Sendable {
                     backoff = .zero
                 }
             }
-            // No more fetching. After a plain stop() the running tasks finish normally; the
-            // shutdown timeout starts when the graceful shutdown reaches the processor.
+            // No more fetching. Tasks a refill dequeued meanwhile are run like the others; from
+            // now on refilled tasks go straight back to their queues (see `handOver`).
+            runtime.ackWriter.setRefiller(nil)
+            let leftovers = handoff.withLock { handoff -> [(entry: DequeuedTask, dequeuedAt: Date)] in
+                handoff.accepting = false
+                defer { handoff.tasks = [] }
+                return handoff.tasks
+            }
+            for (entry, dequeuedAt) in leftovers { start(entry, at: dequeuedAt, in: &group) }
+            // After a plain stop() the running tasks finish normally; the shutdown timeout
+            // starts when the graceful shutdown reaches the processor.
             await shutdown.wait()
             if runtime.registry.count > 0 {
                 let allDone = await runtime.registry.waitUntilEmpty(timeout: runtime.config.shutdownTimeout)
@@ -136,19 +155,88 @@ final class Processor: Sendable {
         }
     }
 
+    // MARK: - Refills
+
+    /// A dequeue for `slots` slots that acknowledgements are about to free, sent in their
+    /// pipeline (after them): the first queue of a fresh priority order. The fetch loop starts
+    /// what it returns, and fetches from the other queues if it returned fewer tasks.
+    func refill(slots: Int) -> AckRefill? {
+        guard !stopFetching.isFired else { return nil }
+        var generator = SystemRandomNumberGenerator()
+        guard let queue = selector.order(using: &generator).first else { return nil }
+        let keys = keys(for: queue)
+        let now = runtime.now()
+        let broker = runtime.broker
+        return AckRefill(call: broker.dequeueCall(keys: keys, count: slots, now: now)) { result in
+            // A failed refill dequeued nothing that anyone knows of; the fetch loop goes on as usual.
+            guard case .success(let reply) = result else { return }
+            let tasks = broker.dequeuedTasks(from: reply, keys: keys)
+            if !tasks.isEmpty { self.handOver(tasks, dequeuedAt: now) }
+        }
+    }
+
+    /// Passes refilled tasks to the fetch loop, or, once it has stopped, puts them back at the
+    /// front of their queue (they never started).
+    private func handOver(_ tasks: [DequeuedTask], dequeuedAt: Date) {
+        let accepted = handoff.withLock { handoff -> Bool in
+            guard handoff.accepting else { return false }
+            handoff.tasks += tasks.map { ($0, dequeuedAt) }
+            return true
+        }
+        if accepted {
+            runtime.wake.signal()
+            return
+        }
+        for case .task(let message) in tasks {
+            if !runtime.ackWriter.submitWithoutWaiting(runtime.broker.requeueCall(message)) {
+                logger.warning(
+                    "a task dequeued during the shutdown stays active until its lease expires",
+                    metadata: [LogKeys.taskID: "\(message.id)"])
+            }
+        }
+    }
+
+    private func takeHandedOver() -> [(entry: DequeuedTask, dequeuedAt: Date)] {
+        handoff.withLock { handoff in
+            guard !handoff.tasks.isEmpty else { return [] }
+            defer { handoff.tasks = [] }
+            return handoff.tasks
+        }
+    }
+
     // MARK: - One task
+
+    /// Starts a dequeued entry: a task runs, a malformed one is archived, a dangling ID logged.
+    private func start(_ entry: DequeuedTask, at now: Date, in group: inout DiscardingTaskGroup) {
+        switch entry {
+        case .task(let message):
+            start(message, at: now, in: &group)
+        case .malformed(let id, let queue, let rawMessage, let error):
+            group.addTask {
+                await self.archiveMalformed(id: id, queue: queue, rawMessage: rawMessage, error: error)
+            }
+        case .dangling(let id, let queue):
+            logger.warning(
+                "dequeued a task ID without a task hash; it stays in active",
+                metadata: [LogKeys.taskID: "\(id)", LogKeys.queue: "\(queue)"]
+            )
+        }
+    }
 
     private func start(_ message: TaskMessage, at now: Date, in group: inout DiscardingTaskGroup) {
         let lease = Lease(expiry: now.addingTimeInterval(TimeInterval(RedisBroker.leaseDuration)))
         let deadline = Self.deadline(for: message, now: now, logger: logger)
         let events = FirstEvent<WorkerEvent>()
+        let remaining = deadline.timeIntervalSince(now)
+        let deadlineInstant = ContinuousClock.now + .seconds(max(0, min(remaining, 1e9)))
         runtime.registry.add(
-            WorkerRegistry.Worker(message: message, started: now, deadline: deadline, lease: lease, events: events)
+            WorkerRegistry.Worker(
+                message: message, started: now, deadline: deadline, deadlineInstant: deadlineInstant, lease: lease,
+                events: events)
         )
         runtime.slots.take(1)
         group.addTask {
             await self.process(message, lease: lease, deadline: deadline, events: events)
-            self.runtime.slots.release()
         }
     }
 
@@ -162,6 +250,9 @@ final class Processor: Sendable {
         return now.addingTimeInterval(1800)
     }
 
+    /// Runs one attempt and writes its outcome. The worker slot is released by ``complete``,
+    /// once the outcome is stored (or abandoned) **and** the handler has returned; the task
+    /// stays in the registry until then, so its lease keeps being extended.
     private func process(
         _ message: TaskMessage,
         lease: Lease,
@@ -169,20 +260,24 @@ final class Processor: Sendable {
         events: FirstEvent<WorkerEvent>
     ) async {
         let context = TaskContext(message: message, deadline: deadline, logger: logger, broker: runtime.broker)
+        let clock = ContinuousClock()
+        let started = clock.now
+        guard deadline > runtime.now() else {
+            // The deadline passed before the handler could start: fail without calling it.
+            let status = await fail(message, error: AsynqError.contextDeadlineExceeded, context: context, lease: lease)
+            complete(message, status: status, duration: .zero)
+            return
+        }
         var handed = AsynqTask(type: message.type, payload: message.payload, headers: message.headers)
         handed.resultWriter = context.resultWriter
         let task = handed
         let handler = self.handler
-        let clock = ContinuousClock()
-        let started = clock.now
-        let remaining = deadline.timeIntervalSince(runtime.now())
-        guard remaining > 0 else {
-            // The deadline passed before the handler could start: fail without calling it.
-            await finish(.deadlineExceeded, message: message, context: context, lease: lease, duration: .zero)
-            return
-        }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
+        // The deadline is enforced by the registry's watcher, which offers `.deadlineExceeded`.
+        // The handler starts at once on this worker's thread (an immediate child task): a
+        // handler that finishes without suspending has offered its result before the worker
+        // waits, so no task switch is needed; one that suspends runs on as a normal child.
+        let outcome: (WorkerEvent, Duration, ServerMetrics.Status?) = await withTaskGroup(of: Void.self) { group in
+            group.addImmediateTask {
                 let result: Result<Void, any Error>
                 do {
                     try await TaskContext.$current.withValue(context) {
@@ -194,74 +289,97 @@ final class Processor: Sendable {
                 }
                 events.offer(.finished(result))
             }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: .seconds(remaining))
-                    events.offer(.deadlineExceeded)
-                } catch {
-                    // Cancelled: another event came first.
-                }
-            }
             let event = await events.wait(onCancel: .serverCancelled)
+            let duration = clock.now - started
+            if case .finished = event {
+                // The handler has returned; its outcome is written after the group.
+                return (event, duration, nil)
+            }
             group.cancelAll()
-            await finish(event, message: message, context: context, lease: lease, duration: clock.now - started)
-            // Leaving the group waits for the handler to return (it was cancelled).
+            // Written while the cancelled handler winds down; leaving the group waits for it.
+            let status = await finish(event, message: message, context: context, lease: lease)
+            return (event, duration, status)
+        }
+        let (event, duration, status) = outcome
+        if let status {
+            complete(message, status: status, duration: duration)
+            return
+        }
+        switch event {
+        case .finished(.success):
+            await succeed(message, lease: lease, context: context, duration: duration)
+        default:
+            let status = await finish(event, message: message, context: context, lease: lease)
+            complete(message, status: status, duration: duration)
         }
     }
 
+    /// The end of an attempt: the task leaves the registry, the metrics are recorded and the
+    /// worker slot is free again.
+    private func complete(_ message: TaskMessage, status: ServerMetrics.Status, duration: Duration) {
+        runtime.registry.remove(id: message.id)
+        runtime.metrics.record(queue: message.queue, taskType: message.type, status: status, duration: duration)
+        runtime.slots.release()
+    }
+
+    /// Writes the outcome of any event but success (`server.md` §4.5).
     private func finish(
         _ event: WorkerEvent,
         message: TaskMessage,
         context: TaskContext,
-        lease: Lease,
-        duration: Duration
-    ) async {
-        let status: ServerMetrics.Status
+        lease: Lease
+    ) async -> ServerMetrics.Status {
         switch event {
         case .finished(.success):
-            status = await succeed(message, lease: lease, logger: context.logger)
+            // Not reached: success is written by `succeed` without waiting.
+            return .succeeded
         case .finished(.failure(let error)):
-            status = await fail(message, error: error, context: context, lease: lease)
+            return await fail(message, error: error, context: context, lease: lease)
         case .deadlineExceeded:
-            status = await fail(message, error: AsynqError.contextDeadlineExceeded, context: context, lease: lease)
+            return await fail(message, error: AsynqError.contextDeadlineExceeded, context: context, lease: lease)
         case .cancelRequested:
-            status = await fail(message, error: AsynqError.contextCanceled, context: context, lease: lease)
+            return await fail(message, error: AsynqError.contextCanceled, context: context, lease: lease)
         case .leaseExpired:
-            status = await fail(message, error: AsynqError.leaseExpired, context: context, lease: lease)
+            return await fail(message, error: AsynqError.leaseExpired, context: context, lease: lease)
         case .shutdown:
-            status = await requeue(message, lease: lease, logger: context.logger)
+            return await requeue(message, lease: lease, context: context)
         case .serverCancelled:
             // The server's task was cancelled: Redis cannot be written from here. The task
             // stays active and is recovered once its lease expires.
-            status = .abandoned
-        }
-        runtime.registry.remove(id: message.id)
-        runtime.metrics.record(queue: message.queue, taskType: message.type, status: status, duration: duration)
-    }
-
-    private func succeed(_ message: TaskMessage, lease: Lease, logger: Logger) async -> ServerMetrics.Status {
-        let now = runtime.now()
-        guard lease.isValid(at: now) else {
-            logger.warning("the task's lease expired before it could be marked as done; the recoverer takes over")
             return .abandoned
         }
+    }
+
+    /// Success: the done (or complete) script goes to the acknowledgement writer, and the
+    /// attempt is completed by the writer once Redis answered — the worker does not wait.
+    private func succeed(_ message: TaskMessage, lease: Lease, context: TaskContext, duration: Duration) async {
+        let now = runtime.now()
+        guard lease.isValid(at: now) else {
+            context.logger.warning(
+                "the task's lease expired before it could be marked as done; the recoverer takes over")
+            complete(message, status: .abandoned, duration: duration)
+            return
+        }
+        let call: RedisScriptCall
+        let summary: String
         if message.retention > 0 {
             do {
-                let call = try runtime.broker.markCompleteCall(message, now: now)
-                await write(call, summary: "complete", message: message, lease: lease, logger: logger)
+                call = try runtime.broker.markCompleteCall(message, now: now)
+                summary = "complete"
             } catch {
-                logger.error("could not mark the task as complete", metadata: [LogKeys.error: "\(error)"])
+                context.logger.error("could not mark the task as complete", metadata: [LogKeys.error: "\(error)"])
+                complete(message, status: .succeeded, duration: duration)
+                return
             }
         } else {
-            await write(
-                runtime.broker.doneCall(message, now: now),
-                summary: "done",
-                message: message,
-                lease: lease,
-                logger: logger
-            )
+            call = runtime.broker.doneCall(message, keys: keys(for: message.queue), now: now)
+            summary = "done"
         }
-        return .succeeded
+        await runtime.ackWriter.submit(call, freesSlot: true) { result in
+            self.handleWriteResult(
+                result, call: call, summary: summary, message: message, lease: lease, context: context)
+            self.complete(message, status: .succeeded, duration: duration)
+        }
     }
 
     /// The failure path: error handler, then the decision table of `server.md` §4.5.
@@ -271,7 +389,6 @@ final class Processor: Sendable {
         context: TaskContext,
         lease: Lease
     ) async -> ServerMetrics.Status {
-        let logger = context.logger
         if let errorHandler = runtime.config.errorHandler {
             let task = AsynqTask(type: message.type, payload: message.payload, headers: message.headers)
             await TaskContext.$current.withValue(context) {
@@ -280,7 +397,7 @@ final class Processor: Sendable {
         }
         let now = runtime.now()
         guard lease.isValid(at: now) else {
-            logger.warning(
+            context.logger.warning(
                 "the task's lease expired; its failure is not recorded and the recoverer takes over",
                 metadata: [LogKeys.error: "\(Self.text(of: error))"]
             )
@@ -289,16 +406,16 @@ final class Processor: Sendable {
         let text = Self.text(of: error)
         do {
             if error.isAsynqError(.revokeTask) {
-                logger.warning("revoke task")
+                context.logger.warning("revoke task")
                 await write(
                     runtime.broker.doneCall(message, now: now), summary: "done", message: message, lease: lease,
-                    logger: logger)
+                    context: context)
                 return .revoked
             }
             if message.retried >= message.retry || error.isAsynqError(.skipRetry) {
-                logger.warning("Retry exhausted for task", metadata: [LogKeys.error: "\(text)"])
+                context.logger.warning("Retry exhausted for task", metadata: [LogKeys.error: "\(text)"])
                 let call = try runtime.broker.archiveCall(message, errorMessage: text, now: now)
-                await write(call, summary: "archive", message: message, lease: lease, logger: logger)
+                await write(call, summary: "archive", message: message, lease: lease, context: context)
                 return .archived
             }
             let task = AsynqTask(type: message.type, payload: message.payload, headers: message.headers)
@@ -310,42 +427,56 @@ final class Processor: Sendable {
                 isFailure: runtime.config.isFailure(error),
                 now: now
             )
-            logger.debug("Retrying task", metadata: [LogKeys.error: "\(text)"])
-            await write(call, summary: "retry", message: message, lease: lease, logger: logger)
+            context.logger.debug("Retrying task", metadata: [LogKeys.error: "\(text)"])
+            await write(call, summary: "retry", message: message, lease: lease, context: context)
             return .retried
         } catch {
-            logger.error("could not prepare the failure write", metadata: [LogKeys.error: "\(error)"])
+            context.logger.error("could not prepare the failure write", metadata: [LogKeys.error: "\(error)"])
             return .abandoned
         }
     }
 
-    private func requeue(_ message: TaskMessage, lease: Lease, logger: Logger) async -> ServerMetrics.Status {
+    private func requeue(_ message: TaskMessage, lease: Lease, context: TaskContext) async -> ServerMetrics.Status {
         guard lease.isValid(at: runtime.now()) else { return .abandoned }
         await write(
-            runtime.broker.requeueCall(message), summary: "requeue", message: message, lease: lease, logger: logger)
-        logger.info("Pushed the unfinished task back to its queue")
+            runtime.broker.requeueCall(message), summary: "requeue", message: message, lease: lease, context: context)
+        context.logger.info("Pushed the unfinished task back to its queue")
         return .requeued
     }
 
-    /// Writes one outcome through the acknowledgement writer; on a connection-level failure
-    /// the write goes to the syncer, which retries it until the lease expires.
+    /// Writes one outcome through the acknowledgement writer and waits for Redis' answer.
     private func write(
         _ call: RedisScriptCall,
         summary: String,
         message: TaskMessage,
         lease: Lease,
-        logger: Logger
+        context: TaskContext
     ) async {
-        switch await runtime.ackWriter.submit(call) {
+        let result = await runtime.ackWriter.submit(call)
+        handleWriteResult(result, call: call, summary: summary, message: message, lease: lease, context: context)
+    }
+
+    /// On a connection-level failure the write goes to the syncer, which retries it until the
+    /// lease expires.
+    private func handleWriteResult(
+        _ result: Result<Void, AsynqError>,
+        call: RedisScriptCall,
+        summary: String,
+        message: TaskMessage,
+        lease: Lease,
+        context: TaskContext
+    ) {
+        switch result {
         case .success:
             return
         case .failure(let error) where error.code == .taskNotFound:
             // The script found the task no longer active (recovered elsewhere): retrying
             // the same script cannot succeed.
-            logger.error(
+            context.logger.error(
                 "could not write \(summary): the task is no longer active", metadata: [LogKeys.error: "\(error)"])
         case .failure(let error):
-            logger.warning("could not write \(summary); the syncer retries it", metadata: [LogKeys.error: "\(error)"])
+            context.logger.warning(
+                "could not write \(summary); the syncer retries it", metadata: [LogKeys.error: "\(error)"])
             runtime.syncer.add(
                 Syncer.Request(call: call, deadline: lease.expiresAt, summary: "\(summary) of task \(message.id)")
             )

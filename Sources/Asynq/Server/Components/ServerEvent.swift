@@ -159,7 +159,9 @@ final class FirstEvent<Value: Sendable>: Sendable {
 
     /// The first value offered; `onCancel` is offered when the waiting task is cancelled.
     func wait(onCancel: Value) async -> Value {
-        await withTaskCancellationHandler {
+        // Usually decided already (a handler that finished without suspending).
+        if let value = state.withLock({ $0.value }) { return value }
+        return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Value, Never>) in
                 let ready = state.withLock { state -> Value? in
                     if let value = state.value { return value }

@@ -22,7 +22,12 @@ final class WorkerSlots: Sendable {
     /// The number of free slots (≥ 1) once at least one is free; nil once stopped or when the
     /// current task is cancelled.
     func waitForFree() async -> Int? {
-        await withTaskCancellationHandler {
+        let ready = state.withLock { state -> Int?? in
+            if state.stopped || Task.isCancelled { return .some(nil) }
+            return state.free > 0 ? .some(state.free) : .none
+        }
+        if let ready { return ready }
+        return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Int?, Never>) in
                 let ready = state.withLock { state -> Int?? in
                     if state.stopped || Task.isCancelled { return .some(nil) }
