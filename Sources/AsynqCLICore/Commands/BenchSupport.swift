@@ -118,9 +118,16 @@ struct BenchIDSet {
 /// Facts about a process read from `/proc` (Linux).
 enum ProcFS {
     /// Peak resident set size (`VmHWM`) in bytes.
-    static func peakRSS(pid: Int32) -> Int? {
+    static func peakRSS(pid: Int32) -> Int? { statusField("VmHWM:", pid: pid) }
+
+    /// Resident anonymous memory (`RssAnon`: heap and stacks, the process' private memory; the
+    /// rest of the RSS is mapped files, mostly the executable's shared code pages) in bytes.
+    static func anonymousRSS(pid: Int32) -> Int? { statusField("RssAnon:", pid: pid) }
+
+    /// A `kB` field of `/proc/<pid>/status`, in bytes.
+    private static func statusField(_ name: String, pid: Int32) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             if fields.count >= 2, let kib = Int(fields[1]) { return kib * 1024 }
         }

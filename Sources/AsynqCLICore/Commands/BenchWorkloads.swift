@@ -55,10 +55,11 @@ struct BenchRunner: Sendable {
                         result.peakRSSVerified = drain.throughput.verified
                     }
                     let figures = String(
-                        format: "redis-server CPU %.0f %%, worker CPU %.0f %% = %.1f µs/task, peak RSS %.1f MiB",
+                        format:
+                            "redis-server CPU %.0f %%, worker CPU %.0f %% = %.1f µs/task, peak RSS %.1f MiB (private %.1f MiB)",
                         (drain.cpu.redis ?? 0) * 100, (drain.cpu.worker ?? 0) * 100,
                         (drain.cpu.worker ?? 0) / max(drain.throughput.tasksPerSecond, 1) * 1e6,
-                        Double(drain.peakRSS ?? 0) / 1_048_576
+                        Double(drain.peakRSS ?? 0) / 1_048_576, Double(drain.anonymousRSS ?? 0) / 1_048_576
                     )
                     log(
                         "  \(workload.rawValue): \(BenchSummary.grouped(drain.throughput.tasksPerSecond)) tasks/s "
@@ -227,6 +228,7 @@ struct BenchRunner: Sendable {
     struct DrainResult {
         var throughput: BenchThroughput
         var peakRSS: Int?
+        var anonymousRSS: Int?
         var cpu: BenchDrainCPU
     }
 
@@ -298,6 +300,7 @@ struct BenchRunner: Sendable {
         return DrainResult(
             throughput: BenchThroughput(tasksPerSecond: rate, verified: problems.isEmpty, note: note),
             peakRSS: report.peakRSS,
+            anonymousRSS: report.anonymousRSS,
             cpu: cpu
         )
     }
@@ -352,6 +355,7 @@ struct BenchRunner: Sendable {
     struct WorkerReport {
         var fields: [String: String] = [:]
         var peakRSS: Int?
+        var anonymousRSS: Int?
         var redisCPU: Duration?
         var workerCPU: Duration?
         var wall: Duration = .zero
@@ -394,6 +398,7 @@ struct BenchRunner: Sendable {
                     } else if line.hasPrefix("done") {
                         report.wall = clock.now - started
                         report.peakRSS = ProcFS.peakRSS(pid: child.pid)
+                        report.anonymousRSS = ProcFS.anonymousRSS(pid: child.pid)
                         if let redisPID, let redisStart, let now = ProcFS.cpuTime(pid: redisPID) {
                             report.redisCPU = now - redisStart
                         }

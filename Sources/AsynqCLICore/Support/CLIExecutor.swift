@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import Synchronization
 
 extension AsynqCLI {
     /// The variable that chooses the executor of Swift concurrency: `dispatch` keeps the
@@ -14,13 +15,22 @@ extension AsynqCLI {
     @discardableResult
     package static func installExecutor(environment: [String: String]) -> Bool {
         guard environment[executorVariable] != "dispatch" else { return false }
-        return NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // NIO finds Swift's enqueue hook with dlsym, which fails in a binary linked with
+        // `--static-swift-stdlib` (the symbol is not exported): the default executor stays.
+        let installed = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        nioExecutorInstalled.store(installed, ordering: .relaxed)
+        return installed
     }
+
+    private static let nioExecutorInstalled = Atomic<Bool>(false)
 
     /// What `installExecutor` chose in this process (for reports).
     package static func executorDescription(environment: [String: String]) -> String {
-        environment[executorVariable] == "dispatch"
+        if nioExecutorInstalled.load(ordering: .relaxed) {
+            return "SwiftNIO's event loops (ASYNQ_GLOBAL_EXECUTOR=dispatch to change)"
+        }
+        return environment[executorVariable] == "dispatch"
             ? "Swift's default executor (ASYNQ_GLOBAL_EXECUTOR=dispatch)"
-            : "SwiftNIO's event loops (ASYNQ_GLOBAL_EXECUTOR=dispatch to change)"
+            : "Swift's default executor (SwiftNIO's could not be installed: a statically linked binary?)"
     }
 }
