@@ -260,6 +260,13 @@ struct DashRendererTests {
         // Messages fade.
         #expect(!DashRenderer.render(state, now: DashTestData.now.addingTimeInterval(11))[29].text.contains("paused"))
 
+        // A slow fetch shows in the title bar, a quick one does not.
+        var slow = DashTestData.state()
+        slow.fetchingSince = DashTestData.now
+        #expect(DashTestData.text(slow)[0].hasSuffix("every 8s · 15:06:40 UTC "))
+        slow.fetchingSince = DashTestData.now.addingTimeInterval(-1.5)
+        #expect(DashTestData.text(slow)[0].hasSuffix("refreshing… · 15:06:40 UTC "))
+
         // Never-loaded data with an error says so in the body.
         var fresh = DashState(config: DashTestData.config(), size: DashSize(width: 80, height: 24))
         #expect(DashTestData.text(fresh)[2] == "Loading…")

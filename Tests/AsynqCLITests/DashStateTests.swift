@@ -201,6 +201,30 @@ struct DashStateTests {
         #expect(state.screen == .queues)
     }
 
+    @Test("refreshed data keeps the selection on the same queue and the same task")
+    func selectionFollows() {
+        var state = DashTestData.state()
+        state.press(.down)
+        var snapshot = DashSnapshot(plan: DashFetchPlan(overview: true), fetchedAt: DashTestData.now)
+        snapshot.queues = [QueueInfo(queue: "a-new-queue", timestamp: DashTestData.now)] + DashTestData.queues
+        state.apply(snapshot)
+        #expect(state.selectedQueue == 2)
+        snapshot.queues = [DashTestData.queues[0]]
+        state.apply(snapshot)
+        #expect(state.selectedQueue == 0)
+
+        state = DashTestData.state()
+        state.press(.down, .enter, .character("5"))
+        DashTestData.answer(&state, tasks: DashTestData.retryTasks(count: 3))
+        state.press(.down, .down)
+        // retry-0 was run meanwhile: retry-2 moved up a row and stays selected.
+        DashTestData.answer(&state, tasks: Array(DashTestData.retryTasks(count: 3).dropFirst()))
+        #expect(state.queueScreen?.selected == 1)
+        // Gone altogether: the same row, within the list.
+        DashTestData.answer(&state, tasks: Array(DashTestData.retryTasks(count: 1)))
+        #expect(state.queueScreen?.selected == 0)
+    }
+
     @Test("a resize changes the page size, hence the plan")
     func resize() {
         var state = DashTestData.state()

@@ -55,7 +55,8 @@ struct DashCommand: AsyncParsableCommand {
         do {
             let terminal = try DashTerminal()
             try await DashSession.run(
-                terminal: terminal, source: DashDataSource(inspector: AsynqInspector(redis: redis)), config: config)
+                terminal: terminal, source: DashDataSource(inspector: AsynqInspector(redis: redis)), config: config,
+                abort: { await redis.close() })
         } catch {
             await redis.close()
             throw error

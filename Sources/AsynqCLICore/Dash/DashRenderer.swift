@@ -75,13 +75,15 @@ package enum DashRenderer {
                 crumbs.append("group " + TerminalText.sanitize(group, ascii: !state.config.unicode))
             }
         }
-        if let screen = state.taskScreen { crumbs.append(screen.id) }
+        if let screen = state.taskScreen {
+            crumbs.append(TerminalText.sanitize(screen.id, ascii: !state.config.unicode))
+        }
         if state.showHelp { crumbs.append("Help") }
         left.append("  " + crumbs.joined(separator: glyphs.crumb), bar)
         var right =
             if state.error != nil {
                 "retrying every \(GoFormat.duration(DashState.retryInterval(state.config.refresh)))"
-            } else if state.fetching {
+            } else if let since = state.fetchingSince, now.timeIntervalSince(since) >= 1 {
                 "refreshing" + glyphs.ellipsis
             } else {
                 "every \(GoFormat.duration(state.config.refresh))"
@@ -618,7 +620,7 @@ package enum DashRenderer {
 
     /// The lines of the task view (labels, payload, result), before scrolling.
     package static func taskDetailLines(
-        _ task: TaskInfo, width: Int, config: DashConfig, now: Date = Date()
+        _ task: TaskInfo, width: Int, config: DashConfig, now: Date
     ) -> [DashLine] {
         let ascii = !config.unicode
         let labelWidth = 16

@@ -1,11 +1,18 @@
 import Asynq
 import Foundation
-import UnixSignals
 
-/// Runs the dashboard on a terminal: one loop takes events (keys, signals, a one-second tick,
-/// finished fetches and operations) from an `AsyncStream`, changes the ``DashState``, and draws
-/// it. Reading the terminal and Redis happens in child tasks, so keys are handled while a fetch
-/// waits on a slow or missing Redis.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs the dashboard on a terminal: one loop takes events (keys and signals from the terminal
+/// reader, a one-second tick, finished fetches and operations) from an `AsyncStream`, changes
+/// the ``DashState``, and draws it. Reading the terminal and Redis happens in child tasks, so
+/// keys are handled while a fetch waits on a slow or missing Redis.
 ///
 /// Fetching: whenever the state's ``DashState/fetchPlan`` differs from the last one asked for,
 /// and every refresh interval (every 2 s at most while Redis fails, to notice it is back). At
@@ -14,17 +21,23 @@ package enum DashSession {
     enum Event: Sendable {
         case keys([DashKey])
         case inputClosed
-        case signal(UnixSignal)
+        case signal(Int32)
         case tick
         case fetched(DashFetchPlan, Result<DashSnapshot, AsynqError>)
         case performed(DashOperation, String?)
     }
 
     /// Runs until `q`, Ctrl-C, SIGINT, SIGTERM, SIGHUP or the end of input; the terminal is
-    /// restored on every way out.
-    package static func run(terminal: DashTerminal, source: DashDataSource, config: DashConfig) async throws {
+    /// restored on every way out. `abort` runs once the terminal is restored, to end fetches and
+    /// operations still waiting on Redis (the caller closes its client) so that quitting is
+    /// immediate even when Redis does not answer.
+    package static func run(
+        terminal: DashTerminal, source: DashDataSource, config: DashConfig,
+        abort: @escaping @Sendable () async -> Void = {}
+    ) async throws {
         let (events, continuation) = AsyncStream.makeStream(of: Event.self)
-        let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm, .sighup, .sigwinch)
+        try terminal.trapSignals()
+        defer { terminal.untrapSignals() }
         try terminal.enter()
         defer { terminal.restore() }
         var state = DashState(config: config, size: terminal.size())
@@ -40,6 +53,8 @@ package enum DashSession {
                     case .bytes(let bytes):
                         let keys = decoder.feed(bytes)
                         if !keys.isEmpty { continuation.yield(.keys(keys)) }
+                    case .signals(let numbers):
+                        for number in numbers { continuation.yield(.signal(number)) }
                     case .timedOut:
                         continuation.yield(.keys(decoder.flush()))
                     case .closed:
@@ -47,9 +62,6 @@ package enum DashSession {
                         return
                     }
                 }
-            }
-            group.addTask {
-                for await signal in signals { continuation.yield(.signal(signal)) }
             }
             group.addTask {
                 while !Task.isCancelled {
@@ -69,7 +81,7 @@ package enum DashSession {
                 requested = plan
                 wanted = false
                 lastStart = clock.now
-                state.fetching = true
+                state.fetchingSince = Date()
                 group.addTask {
                     do throws(AsynqError) {
                         continuation.yield(.fetched(plan, .success(try await source.fetch(plan))))
@@ -101,11 +113,16 @@ package enum DashSession {
                     }
                 case .inputClosed:
                     effects.append(.quit)
-                case .signal(let signal):
-                    if signal == .sigwinch {
+                case .signal(let number):
+                    switch number {
+                    case SIGWINCH:
                         state.size = terminal.size()
                         full = true
-                    } else {
+                    case SIGCONT:
+                        terminal.reassert()
+                        state.size = terminal.size()
+                        full = true
+                    default:
                         effects.append(.quit)
                     }
                 case .tick:
@@ -113,7 +130,7 @@ package enum DashSession {
                     if inFlight == nil, let lastStart, clock.now - lastStart >= interval { startFetch() }
                 case .fetched(let plan, let result):
                     inFlight = nil
-                    state.fetching = false
+                    state.fetchingSince = nil
                     switch result {
                     case .success(let snapshot): state.apply(snapshot)
                     case .failure(let error): state.fetchFailed(CLIFormat.describe(error))
@@ -157,6 +174,7 @@ package enum DashSession {
             terminal.stopReading()
             continuation.finish()
             group.cancelAll()
+            await abort()
         }
         if let suspendError { throw suspendError }
     }

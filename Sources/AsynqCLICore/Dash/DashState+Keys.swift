@@ -175,7 +175,8 @@ extension DashState {
     private mutating func handleTaskKey(_ key: DashKey, now: Date) -> [DashEffect] {
         guard var screen = taskScreen else { return [] }
         let rows = DashLayout.bodyRows(size)
-        let lineCount = task.map { DashRenderer.taskDetailLines($0, width: size.width, config: config).count } ?? 0
+        let lineCount =
+            task.map { DashRenderer.taskDetailLines($0, width: size.width, config: config, now: now).count } ?? 0
         let maxScroll = max(0, lineCount - rows)
         switch key {
         case .escape, .backspace, .left, .character("h"):

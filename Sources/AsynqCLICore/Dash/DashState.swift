@@ -209,8 +209,8 @@ package struct DashState: Sendable {
     /// The last fetch's error; cleared by the next successful fetch.
     package var error: String?
     package var updatedAt: Date?
-    /// A fetch is under way (the title bar says so).
-    package var fetching = false
+    /// When the fetch under way started (the title bar mentions one that takes a while).
+    package var fetchingSince: Date?
 
     // Data.
     package var overviewLoaded = false
@@ -300,9 +300,14 @@ package struct DashState: Sendable {
         updatedAt = snapshot.fetchedAt
         let plan = snapshot.plan
         if plan.overview {
+            // The selection follows its queue when others come or go.
+            let selectedName = queues.indices.contains(selectedQueue) ? queues[selectedQueue].queue : nil
             queues = snapshot.queues
             servers = snapshot.servers
             overviewLoaded = true
+            if let selectedName, let index = queues.firstIndex(where: { $0.queue == selectedName }) {
+                selectedQueue = index
+            }
             selectedQueue = clamp(selectedQueue, count: queues.count)
         }
         if plan.queue != nil, let info = snapshot.queueInfo {
@@ -318,8 +323,14 @@ package struct DashState: Sendable {
             }
         }
         if let key = plan.tasks {
+            // The selection follows its task when it is still on the page.
+            let selectedID = selectedTaskID
+            let samePage = tasksKey == key
             tasks = snapshot.tasks
             tasksKey = key
+            if samePage, let selectedID, let index = tasks.firstIndex(where: { $0.id == selectedID }) {
+                queueScreen?.selected = index
+            }
         }
         if let key = plan.task {
             task = snapshot.task
@@ -331,6 +342,12 @@ package struct DashState: Sendable {
             if tasksAreCurrent { screen.selected = clamp(screen.selected, count: tasks.count) }
             queueScreen = screen
         }
+    }
+
+    /// The ID of the selected row of the task list shown.
+    private var selectedTaskID: String? {
+        guard let screen = queueScreen, tasksAreCurrent, tasks.indices.contains(screen.selected) else { return nil }
+        return tasks[screen.selected].id
     }
 
     /// A fetch failed: the error shows on the status line, the data stays.

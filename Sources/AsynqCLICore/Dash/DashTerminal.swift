@@ -53,47 +53,103 @@ package struct DashScreenEncoder: Sendable {
 /// puts everything back as it was; it is safe to call more than once.
 ///
 /// Input is read with `poll` + `read` on NIO's blocking thread pool, so the descriptor stays in
-/// blocking mode (it is shared with the shell that started us); a self-pipe wakes the reader up
-/// when the dashboard stops.
+/// blocking mode (it is shared with the shell that started us). The same `poll` watches two
+/// self-pipes: one written by ``stopReading()``, one by the handler of the signals the dashboard
+/// traps (SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGCONT), which only writes the signal's number
+/// (async-signal-safe). A C handler is used rather than a dispatch signal source because on Linux
+/// the latter blocks the signal in one thread only, and a SIGTERM delivered to another thread
+/// would end the process with the terminal left in raw mode.
 package final class DashTerminal: Sendable {
-    package enum ReadResult: Sendable {
+    package enum ReadResult: Sendable, Equatable {
         case bytes([UInt8])
+        case signals([Int32])
         case timedOut
         /// End of input, an error, or ``stopReading()``.
         case closed
     }
 
+    /// The signals ``trapSignals()`` handles.
+    package static let trappedSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGCONT]
+
     private struct State {
         var saved: termios?
+        var raw: termios?
         var active = false
+        var previousHandlers: [Int32: SignalHandler?] = [:]
     }
 
     private let input: Int32
     private let output: Int32
     private let wakeRead: Int32
     private let wakeWrite: Int32
+    private let signalRead: Int32
+    private let signalWrite: Int32
     private let state = Mutex(State())
 
     static let enterSequence = "\u{1B}[?1049h\u{1B}[?25l\u{1B}[?7l\u{1B}[0m\u{1B}[2J\u{1B}[H"
     static let leaveSequence = "\u{1B}[0m\u{1B}[?7h\u{1B}[?25h\u{1B}[?1049l"
 
     package init(input: Int32 = STDIN_FILENO, output: Int32 = STDOUT_FILENO) throws {
+        let wake = try Self.makePipe()
+        let signals: (Int32, Int32)
+        do {
+            signals = try Self.makePipe()
+        } catch {
+            close(wake.0)
+            close(wake.1)
+            throw error
+        }
+        self.input = input
+        self.output = output
+        (wakeRead, wakeWrite) = wake
+        (signalRead, signalWrite) = signals
+    }
+
+    deinit {
+        untrapSignals()
+        for descriptor in [wakeRead, wakeWrite, signalRead, signalWrite] { close(descriptor) }
+    }
+
+    /// A pipe whose ends are closed on exec and whose write end never blocks.
+    private static func makePipe() throws -> (Int32, Int32) {
         var descriptors: [Int32] = [-1, -1]
         guard pipe(&descriptors) == 0 else {
             throw CLIError("could not create a pipe (errno \(errno))")
         }
         for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
-        _ = fcntl(descriptors[1], F_SETFL, fcntl(descriptors[1], F_GETFL) | O_NONBLOCK)
-        self.input = input
-        self.output = output
-        wakeRead = descriptors[0]
-        wakeWrite = descriptors[1]
+        for descriptor in descriptors { _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK) }
+        return (descriptors[0], descriptors[1])
     }
 
-    deinit {
-        close(wakeRead)
-        close(wakeWrite)
+    // MARK: Signals
+
+    /// Installs the handler for ``trappedSignals`` (one terminal at a time in a process).
+    package func trapSignals() throws {
+        try state.withLock { state in
+            guard state.previousHandlers.isEmpty else { return }
+            guard
+                dashSignalPipe.compareExchange(expected: -1, desired: signalWrite, ordering: .sequentiallyConsistent)
+                    .exchanged
+            else {
+                throw CLIError("another dashboard already handles signals in this process")
+            }
+            for number in Self.trappedSignals {
+                state.previousHandlers[number] = signal(number, dashSignalHandler)
+            }
+        }
     }
+
+    /// Puts the previous handlers back.
+    package func untrapSignals() {
+        state.withLock { state in
+            guard !state.previousHandlers.isEmpty else { return }
+            for (number, previous) in state.previousHandlers { _ = signal(number, previous) }
+            state.previousHandlers = [:]
+            dashSignalPipe.store(-1, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    // MARK: Modes
 
     /// Raw mode, alternate screen, hidden cursor.
     package func enter() throws {
@@ -115,7 +171,18 @@ package final class DashTerminal: Sendable {
             guard tcsetattr(input, TCSAFLUSH, &raw) == 0 else {
                 throw CLIError("cannot switch the terminal to raw mode (errno \(errno))")
             }
+            state.raw = raw
             state.active = true
+            FileDescriptorWriter.write(Self.enterSequence, to: output)
+        }
+    }
+
+    /// After SIGCONT (the shell may have changed the settings while we were stopped): raw mode
+    /// and the alternate screen again.
+    package func reassert() {
+        state.withLock { state in
+            guard state.active, var raw = state.raw else { return }
+            _ = tcsetattr(input, TCSAFLUSH, &raw)
             FileDescriptorWriter.write(Self.enterSequence, to: output)
         }
     }
@@ -141,11 +208,10 @@ package final class DashTerminal: Sendable {
     /// The window size, or 80x24 when the terminal does not say.
     package func size() -> DashSize {
         var window = winsize()
-        if ioctl(output, UInt(TIOCGWINSZ), &window) == 0, window.ws_col > 0, window.ws_row > 0 {
-            return DashSize(width: Int(window.ws_col), height: Int(window.ws_row))
-        }
-        if ioctl(input, UInt(TIOCGWINSZ), &window) == 0, window.ws_col > 0, window.ws_row > 0 {
-            return DashSize(width: Int(window.ws_col), height: Int(window.ws_row))
+        for descriptor in [output, input] {
+            if ioctl(descriptor, UInt(TIOCGWINSZ), &window) == 0, window.ws_col > 0, window.ws_row > 0 {
+                return DashSize(width: Int(window.ws_col), height: Int(window.ws_row))
+            }
         }
         return DashSize(width: 80, height: 24)
     }
@@ -154,10 +220,13 @@ package final class DashTerminal: Sendable {
         FileDescriptorWriter.write(text, to: output)
     }
 
-    /// Waits for input (at most `timeout`, or without limit) and returns what arrived.
+    // MARK: Input
+
+    /// Waits for input or trapped signals (at most `timeout`, or without limit).
     package func read(timeout: Duration?) async -> ReadResult {
         let input = self.input
         let wake = self.wakeRead
+        let signals = self.signalRead
         let milliseconds: Int32 =
             timeout.map { duration in
                 let (seconds, attoseconds) = duration.components
@@ -168,6 +237,7 @@ package final class DashTerminal: Sendable {
                 var descriptors = [
                     pollfd(fd: input, events: Int16(POLLIN), revents: 0),
                     pollfd(fd: wake, events: Int16(POLLIN), revents: 0),
+                    pollfd(fd: signals, events: Int16(POLLIN), revents: 0),
                 ]
                 while true {
                     let ready = poll(&descriptors, nfds_t(descriptors.count), milliseconds)
@@ -178,6 +248,11 @@ package final class DashTerminal: Sendable {
                     if ready == 0 { return .timedOut }
                     if descriptors[1].revents != 0 { return .closed }
                     var buffer = [UInt8](repeating: 0, count: 512)
+                    if descriptors[2].revents != 0 {
+                        let count = buffer.withUnsafeMutableBytes { systemRead(signals, $0.baseAddress, $0.count) }
+                        if count > 0 { return .signals(buffer[0..<count].map { Int32($0) }) }
+                        continue
+                    }
                     let count = buffer.withUnsafeMutableBytes { systemRead(input, $0.baseAddress, $0.count) }
                     if count < 0, errno == EINTR || errno == EAGAIN { continue }
                     if count <= 0 { return .closed }
@@ -194,6 +269,24 @@ package final class DashTerminal: Sendable {
         var byte: UInt8 = 1
         _ = systemWrite(wakeWrite, &byte, 1)
     }
+}
+
+private typealias SignalHandler = @convention(c) (Int32) -> Void
+
+/// The write end of the current terminal's signal pipe, −1 when none (read by the C handler,
+/// hence an atomic).
+private let dashSignalPipe = Atomic<Int32>(-1)
+
+/// Writes the signal's number into the pipe: an atomic load and `write`, both
+/// async-signal-safe; `errno` is kept for the interrupted code.
+private func dashSignalHandler(_ number: Int32) {
+    let savedErrno = errno
+    let descriptor = dashSignalPipe.load(ordering: .sequentiallyConsistent)
+    if descriptor >= 0 {
+        var byte = UInt8(truncatingIfNeeded: number)
+        _ = systemWrite(descriptor, &byte, 1)
+    }
+    errno = savedErrno
 }
 
 private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {

@@ -225,8 +225,8 @@ package enum TerminalText {
     }
 
     /// One line of text safe to print: tabs and line breaks become spaces (runs of white space
-    /// collapse to one), other control characters U+FFFD; with `ascii`, every non-ASCII
-    /// character becomes `?`.
+    /// collapse to one), other control characters (an escape sequence's ESC among them) U+FFFD,
+    /// bidirectional overrides are dropped; with `ascii`, every non-ASCII character becomes `?`.
     package static func sanitize(_ text: String, ascii: Bool) -> String {
         var result = ""
         var lastWasSpace = false
