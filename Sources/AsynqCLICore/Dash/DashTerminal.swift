@@ -56,9 +56,10 @@ package struct DashScreenEncoder: Sendable {
 /// blocking mode (it is shared with the shell that started us). The same `poll` watches two
 /// self-pipes: one written by ``stopReading()``, one by the handler of the signals the dashboard
 /// traps (SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGCONT), which only writes the signal's number
-/// (async-signal-safe). A C handler is used rather than a dispatch signal source because on Linux
-/// the latter blocks the signal in one thread only, and a SIGTERM delivered to another thread
-/// would end the process with the terminal left in raw mode.
+/// (async-signal-safe). A C handler is used rather than `UnixSignalsSequence` (a dispatch signal
+/// source): with the latter, a SIGTERM sent to the dashboard under tmux on Linux ended the process
+/// by the default action, leaving the terminal in raw mode (cause not pinned down); with the
+/// handler installed by `signal(2)` there is no window in which the default action applies.
 package final class DashTerminal: Sendable {
     package enum ReadResult: Sendable, Equatable {
         case bytes([UInt8])
