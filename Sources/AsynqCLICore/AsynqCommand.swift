@@ -1,7 +1,8 @@
 package import ArgumentParser
 import Foundation
 
-/// `asynq`: the Go CLI's command tree plus `client`, `server run`/`worker` and `dev`.
+/// `asynq`: the Go CLI's command tree (with `dash`, alias `monitor`) plus `client`,
+/// `server run`/`worker` and `dev`.
 package struct AsynqCommand: AsyncParsableCommand {
     package static let version = "0.26.0"
 
@@ -16,6 +17,7 @@ package struct AsynqCommand: AsyncParsableCommand {
               $ asynq client enqueue --type email:deliver --payload '{"to":"a@example.com"}'
               $ asynq server run --handle 'email:=./deliver.sh'
               $ asynq dev
+              $ asynq dash
 
             Use 'asynq <command> <subcommand> --help' for more information about a command.
             """,
@@ -30,6 +32,7 @@ package struct AsynqCommand: AsyncParsableCommand {
             WorkerCommand.self,
             ClientCommand.self,
             DevCommand.self,
+            DashCommand.self,
             BenchCommand.self,
             BenchWorkerCommand.self,
             VersionCommand.self,

@@ -27,6 +27,47 @@ public struct TaskInfo: Sendable, Hashable {
     /// What the handler wrote with its result writer; nil when nothing was written.
     public var result: Data?
 
+    /// Every field given (tests and tools that build task listings without Redis).
+    package init(
+        id: String,
+        queue: String,
+        type: String,
+        payload: Data? = nil,
+        headers: [String: String] = [:],
+        state: TaskState,
+        maxRetry: Int = 25,
+        retried: Int = 0,
+        lastError: String = "",
+        lastFailedAt: Date? = nil,
+        timeout: Duration = .zero,
+        deadline: Date? = nil,
+        group: String? = nil,
+        nextProcessAt: Date? = nil,
+        isOrphaned: Bool = false,
+        retention: Duration = .zero,
+        completedAt: Date? = nil,
+        result: Data? = nil
+    ) {
+        self.id = id
+        self.queue = queue
+        self.type = type
+        self.payload = payload
+        self.headers = headers
+        self.state = state
+        self.maxRetry = maxRetry
+        self.retried = retried
+        self.lastError = lastError
+        self.lastFailedAt = lastFailedAt
+        self.timeout = timeout
+        self.deadline = deadline
+        self.group = group
+        self.nextProcessAt = nextProcessAt
+        self.isOrphaned = isOrphaned
+        self.retention = retention
+        self.completedAt = completedAt
+        self.result = result
+    }
+
     init(message: TaskMessage, state: TaskState, nextProcessAt: Date?, result: Data?, isOrphaned: Bool = false) {
         id = message.id
         queue = message.queue
