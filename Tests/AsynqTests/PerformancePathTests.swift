@@ -3,6 +3,7 @@ import AsynqRedis
 import AsynqTestSupport
 import Foundation
 import NIOCore
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -142,6 +143,36 @@ struct PerformancePathTests {
             for id in pending.prefix(20) {
                 #expect(try await h.state("default", id) == "pending")
             }
+        }
+    }
+
+    @Test("refilled acknowledgement pipelines never run more handlers at once than the concurrency")
+    func concurrencyIsNeverExceeded() async throws {
+        try await withServerHarness { h in
+            let count = 3_000
+            for first in stride(from: 0, to: count, by: 500) {
+                let batch = (first..<min(first + 500, count)).map { AsynqTask(type: "bound", payload: "\($0)") }
+                for result in try await h.client.enqueueBatch(batch) { _ = try result.get() }
+            }
+            let running = Mutex((now: 0, peak: 0))
+            let seen = ServerTestRecorder<String>()
+            let server = try h.makeServer({ $0.concurrency = 4 }) { _, context in
+                running.withLock {
+                    $0.now += 1
+                    $0.peak = max($0.peak, $0.now)
+                }
+                // Some handlers return at once, others after a suspension, so acknowledgements
+                // (and the dequeues sent after them) overlap with running handlers.
+                if context.taskID.utf8.last.map({ $0 % 2 == 0 }) == true { await Task.yield() }
+                running.withLock { $0.now -= 1 }
+                seen.record(context.taskID)
+            }
+            try await withRunningServer(server) { () async throws in
+                _ = try await seen.wait(count: count, timeout: .seconds(60))
+            }
+            #expect(running.withLock { $0.peak } <= 4)
+            #expect(Set(seen.values).count == count, "every task ran once")
+            #expect(try await h.counter(RedisKeys.processedTotal("default")) == count)
         }
     }
 

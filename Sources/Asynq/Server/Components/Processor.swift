@@ -92,8 +92,10 @@ final class Processor: AckRefiller {
             while !stopFetching.isFired, await runtime.slots.waitForFree() != nil {
                 guard !stopFetching.isFired else { break }
                 runtime.wake.reset()
-                // Tasks a refill already dequeued take their slots first.
-                let handed = takeHandedOver()
+                // Tasks a refill already dequeued take their slots first, never more than are
+                // free (the refill's results arrive just before the acknowledgements that free
+                // their slots): the rest wait for the next turn.
+                let handed = takeHandedOver(max: runtime.slots.free)
                 for (entry, dequeuedAt) in handed { start(entry, at: dequeuedAt, in: &group) }
                 // Slots freed after the wake-up (acknowledgements arrive in batches) are
                 // fetched in the same call.
@@ -133,15 +135,15 @@ final class Processor: AckRefiller {
                     backoff = .zero
                 }
             }
-            // No more fetching. Tasks a refill dequeued meanwhile are run like the others; from
-            // now on refilled tasks go straight back to their queues (see `handOver`).
+            // No more fetching. Tasks a refill dequeued that never started go back to the front
+            // of their queues, and so do those of refills still in flight (see `handOver`).
             runtime.ackWriter.setRefiller(nil)
             let leftovers = handoff.withLock { handoff -> [(entry: DequeuedTask, dequeuedAt: Date)] in
                 handoff.accepting = false
                 defer { handoff.tasks = [] }
                 return handoff.tasks
             }
-            for (entry, dequeuedAt) in leftovers { start(entry, at: dequeuedAt, in: &group) }
+            putBack(leftovers.map(\.entry))
             // After a plain stop() the running tasks finish normally; the shutdown timeout
             // starts when the graceful shutdown reaches the processor.
             await shutdown.wait()
@@ -185,22 +187,38 @@ final class Processor: AckRefiller {
         }
         if accepted {
             runtime.wake.signal()
-            return
+        } else {
+            putBack(tasks)
         }
-        for case .task(let message) in tasks {
-            if !runtime.ackWriter.submitWithoutWaiting(runtime.broker.requeueCall(message)) {
+    }
+
+    /// Requeues dequeued tasks that never started (Go's requeue: active → front of pending).
+    private func putBack(_ tasks: [DequeuedTask]) {
+        for entry in tasks {
+            switch entry {
+            case .task(let message):
+                if !runtime.ackWriter.submitWithoutWaiting(runtime.broker.requeueCall(message)) {
+                    logger.warning(
+                        "a task dequeued during the shutdown stays active until its lease expires",
+                        metadata: [LogKeys.taskID: "\(message.id)"])
+                }
+            case .malformed(let id, let queue, _, _), .dangling(let id, let queue):
                 logger.warning(
-                    "a task dequeued during the shutdown stays active until its lease expires",
-                    metadata: [LogKeys.taskID: "\(message.id)"])
+                    "an unreadable task dequeued during the shutdown stays active",
+                    metadata: [LogKeys.taskID: "\(id)", LogKeys.queue: "\(queue)"])
             }
         }
     }
 
-    private func takeHandedOver() -> [(entry: DequeuedTask, dequeuedAt: Date)] {
+    private func takeHandedOver(max count: Int) -> [(entry: DequeuedTask, dequeuedAt: Date)] {
         handoff.withLock { handoff in
-            guard !handoff.tasks.isEmpty else { return [] }
-            defer { handoff.tasks = [] }
-            return handoff.tasks
+            guard !handoff.tasks.isEmpty, count > 0 else { return [] }
+            if handoff.tasks.count <= count {
+                defer { handoff.tasks = [] }
+                return handoff.tasks
+            }
+            defer { handoff.tasks.removeFirst(count) }
+            return Array(handoff.tasks.prefix(count))
         }
     }
 
