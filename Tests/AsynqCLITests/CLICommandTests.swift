@@ -150,12 +150,16 @@ struct CLICommandTests {
                 JSONSerialization.jsonObject(with: Data(statsJSON.output.utf8)) as? [String: Any])
             #expect((parsed["redis"] as? [String: String])?["redis_version"] != nil)
 
+            // An unknown queue: the others are still shown, the error goes to standard error
+            // and the status is 1 (Go prints it on standard output and exits 0).
             let inspectQueues = await runCLI(["queue", "inspect", "mail", "ghost"] + address)
-            #expect(inspectQueues.status == 0)
+            #expect(inspectQueues.status == 1)
             #expect(inspectQueues.output.contains("Name:   mail\nSize:   3\nGroups: 0\nPaused: false\n"))
-            #expect(
-                inspectQueues.output.contains(
-                    "\n=================================================\n\nerror: "))
+            #expect(inspectQueues.output.hasSuffix("\n=================================================\n\n"))
+            #expect(inspectQueues.errorLines == [#"error: NOT_FOUND: queue "ghost" does not exist"#])
+            let history = await runCLI(["queue", "history", "ghost"] + address)
+            #expect(history.status == 1)
+            #expect(history.errorLines == [#"error: NOT_FOUND: queue "ghost" does not exist"#])
         }
     }
 

@@ -207,6 +207,7 @@ struct CronHistoryCommand: AsyncParsableCommand {
                 }
             }
             try JSONOutput.print(all)
+            try CLIExit.failIfAny(results)
             return
         }
         for (index, (id, result)) in zip(entryIDs, results).enumerated() {
@@ -215,7 +216,7 @@ struct CronHistoryCommand: AsyncParsableCommand {
             console.print("Entry: \(id)\n")
             switch result {
             case .failure(let error):
-                console.print("error: \(CLIFormat.describe(error))")
+                console.printError("error: \(CLIFormat.describe(error))")
             case .success(let events) where events.isEmpty:
                 console.print("No scheduler enqueue events found for entry: \(id)")
             case .success(let events):
@@ -225,6 +226,7 @@ struct CronHistoryCommand: AsyncParsableCommand {
                 )
             }
         }
+        try CLIExit.failIfAny(results)
     }
 }
 

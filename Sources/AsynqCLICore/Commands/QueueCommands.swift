@@ -145,15 +145,17 @@ struct QueueInspectCommand: AsyncParsableCommand {
                 }
             }
             console.print("[" + items.joined(separator: ",") + "]")
+            try CLIExit.failIfAny(results)
             return
         }
         for (index, result) in results.enumerated() {
             if index > 0 { console.print("\n\(reportSeparator)\n") }
             switch result {
             case .success(let info): Self.printQueueInfo(info, console: console)
-            case .failure(let error): console.print("error: \(CLIFormat.describe(error))")
+            case .failure(let error): console.printError("error: \(CLIFormat.describe(error))")
             }
         }
+        try CLIExit.failIfAny(results)
     }
 
     static func printQueueInfo(_ info: QueueInfo, console: Console) {
@@ -250,6 +252,7 @@ struct QueueHistoryCommand: AsyncParsableCommand {
                 }
             }
             try JSONOutput.print(all)
+            try CLIExit.failIfAny(results)
             return
         }
         for (index, (queue, result)) in zip(queues, results).enumerated() {
@@ -267,9 +270,10 @@ struct QueueHistoryCommand: AsyncParsableCommand {
                     }
                 )
             case .failure(let error):
-                console.print("error: \(CLIFormat.describe(error))")
+                console.printError("error: \(CLIFormat.describe(error))")
             }
         }
+        try CLIExit.failIfAny(results)
     }
 }
 

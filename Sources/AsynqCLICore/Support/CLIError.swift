@@ -19,3 +19,15 @@ package struct CLIExit: Error, Sendable {
         self.code = code
     }
 }
+
+extension CLIExit {
+    /// Ends with status 1 when any of the per-argument results failed. Go's CLI prints such an
+    /// error on standard output and exits 0; we print it on standard error (as it happens) and
+    /// exit 1, so scripts notice a misspelt queue.
+    package static func failIfAny<Success, Failure>(_ results: [Result<Success, Failure>]) throws {
+        let failed = results.contains {
+            if case .failure = $0 { true } else { false }
+        }
+        if failed { throw CLIExit(1) }
+    }
+}
