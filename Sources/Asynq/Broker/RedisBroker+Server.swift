@@ -59,12 +59,18 @@ package struct ServerIdentity: Sendable, Hashable {
 extension RedisBroker {
     // MARK: Dequeue
 
-    /// Op 2.1 for up to `count` tasks of `queue` in one call; see ``DequeuedTask``.
-    package func dequeueTasks(queue: String, count: Int, now: Date) async throws(AsynqError) -> [DequeuedTask] {
+    /// Op 2.1 for up to `count` tasks of `queue` in one call, leased until `now + leaseSeconds`
+    /// (Unix seconds); see ``DequeuedTask``.
+    package func dequeueTasks(
+        queue: String,
+        count: Int,
+        now: Date,
+        leaseSeconds: Int64 = RedisBroker.leaseDuration
+    ) async throws(AsynqError) -> [DequeuedTask] {
         let call = RedisScriptCall(
             BrokerScripts.dequeueBatchWithIDs,
             keys: [RedisKeys.pending(queue), RedisKeys.paused(queue), RedisKeys.active(queue), RedisKeys.lease(queue)],
-            arguments: [Int(now.unixSeconds + Self.leaseDuration), RedisKeys.taskKeyPrefix(queue), count]
+            arguments: [Int(now.unixSeconds + leaseSeconds), RedisKeys.taskKeyPrefix(queue), count]
         )
         let reply = try await run(call)
         guard let elements = reply.array, !elements.isEmpty else { return [] }

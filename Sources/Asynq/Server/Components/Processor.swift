@@ -73,6 +73,7 @@ final class Processor: Sendable {
             var lastErrorLog: ContinuousClock.Instant?
             var backoff: Duration = .zero
             while !stopFetching.isFired, let free = await runtime.slots.waitForFree() {
+                if let gate = runtime.config.beforeDequeue { await passGate(gate) }
                 guard !stopFetching.isFired else { break }
                 runtime.wake.reset()
                 let now = runtime.now()
@@ -83,7 +84,8 @@ final class Processor: Sendable {
                         fetched += try await runtime.broker.dequeueTasks(
                             queue: queue,
                             count: free - fetched.count,
-                            now: now
+                            now: now,
+                            leaseSeconds: runtime.leaseSeconds
                         )
                     } catch {
                         failure = RedisBroker.map(error)
@@ -136,10 +138,21 @@ final class Processor: Sendable {
         }
     }
 
+    /// Waits for the test hook `beforeDequeue`, or until fetching stops.
+    private func passGate(_ gate: @escaping @Sendable () async -> Void) async {
+        let stopFetching = self.stopFetching
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await gate() }
+            group.addTask { await stopFetching.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     // MARK: - One task
 
     private func start(_ message: TaskMessage, at now: Date, in group: inout DiscardingTaskGroup) {
-        let lease = Lease(expiry: now.addingTimeInterval(TimeInterval(RedisBroker.leaseDuration)))
+        let lease = Lease(expiry: now.addingTimeInterval(TimeInterval(runtime.leaseSeconds)))
         let deadline = Self.deadline(for: message, now: now, logger: logger)
         let events = FirstEvent<WorkerEvent>()
         runtime.registry.add(
@@ -367,7 +380,7 @@ final class Processor: Sendable {
             runtime.syncer.add(
                 Syncer.Request(
                     call: call,
-                    deadline: now.addingTimeInterval(TimeInterval(RedisBroker.leaseDuration)),
+                    deadline: now.addingTimeInterval(TimeInterval(runtime.leaseSeconds)),
                     summary: "archive of malformed task \(id)"
                 )
             )
