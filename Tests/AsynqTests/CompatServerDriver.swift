@@ -223,7 +223,8 @@ private final class DequeuePermits: Sendable {
 /// The scenario's handler: every task it is given waits for the step that says what to do.
 private final class HandlerArrivals: Sendable {
     enum Command: Sendable {
-        case writeResult(Data, CheckedContinuation<Result<Int, any Error>, Never>)
+        /// Write the result; the reply goes to the task's entry in `State.replies`.
+        case writeResult(Data)
         case finish(TaskOutcome)
     }
 
@@ -231,6 +232,8 @@ private final class HandlerArrivals: Sendable {
         var arrived: [InFlightTask] = []
         var arrivalWaiter: CheckedContinuation<InFlightTask?, Never>?
         var commands: [String: AsyncStream<Command>.Continuation] = [:]
+        /// The step waiting for a handler's `write` (one at a time per task).
+        var replies: [String: CheckedContinuation<Result<Int, any Error>, Never>] = [:]
     }
 
     private let state = Mutex(State())
@@ -251,15 +254,24 @@ private final class HandlerArrivals: Sendable {
             return waiter
         }
         waiter?.resume(returning: arrival)
-        defer { _ = state.withLock { $0.commands.removeValue(forKey: arrival.id) } }
+        defer {
+            // A step still waiting for this handler learns that it is gone.
+            let reply = state.withLock { state in
+                state.commands.removeValue(forKey: arrival.id)
+                return state.replies.removeValue(forKey: arrival.id)
+            }
+            reply?.resume(returning: .failure(ScenarioError("the handler of \(arrival.id) ended")))
+        }
         for await command in commands {
             switch command {
-            case .writeResult(let data, let reply):
+            case .writeResult(let data):
+                let result: Result<Int, any Error>
                 do {
-                    reply.resume(returning: .success(try await context.resultWriter.write(data)))
+                    result = .success(try await context.resultWriter.write(data))
                 } catch {
-                    reply.resume(returning: .failure(error))
+                    result = .failure(error)
                 }
+                state.withLock { $0.replies.removeValue(forKey: arrival.id) }?.resume(returning: result)
             case .finish(.success):
                 return
             case .finish(.failure(let text)):
@@ -308,9 +320,17 @@ private final class HandlerArrivals: Sendable {
     }
 
     func writeResult(_ id: String, _ data: Data) async throws -> Int {
-        let commands = try channel(id)
         let result = await withCheckedContinuation { (reply: CheckedContinuation<Result<Int, any Error>, Never>) in
-            commands.yield(.writeResult(data, reply))
+            let commands = state.withLock { state -> AsyncStream<Command>.Continuation? in
+                guard let commands = state.commands[id], state.replies[id] == nil else { return nil }
+                state.replies[id] = reply
+                return commands
+            }
+            guard let commands else {
+                reply.resume(returning: .failure(ScenarioError("task \(id) is not in the handler")))
+                return
+            }
+            commands.yield(.writeResult(data))
         }
         return try result.get()
     }
