@@ -20,9 +20,11 @@ import Darwin
 
 @Suite("Crash recovery: a worker process killed with SIGKILL")
 struct CrashRecoveryProcessTests {
-    static let leaseSeconds: Int64 = 4
+    // Generous against a loaded machine: the live worker's heartbeat (every second) must not
+    // miss a whole lease.
+    static let leaseSeconds: Int64 = 6
     static let heartbeat: Duration = .seconds(1)
-    static let grace: Duration = .seconds(2)
+    static let grace: Duration = .seconds(3)
 
     /// The worker executable built next to the test bundle.
     static func workerExecutable() throws -> String {
@@ -77,10 +79,10 @@ struct CrashRecoveryProcessTests {
                 handler: { _, context in runs.record(context.retryCount) }
             )
             try await withRunningServer(recovering) { () async throws in
-                // While the worker lives, its heartbeat keeps the lease ahead: two full lease
-                // periods pass and the recoverer (every 200 ms) leaves the task alone.
+                // While the worker lives, its heartbeat keeps the lease ahead: longer than a lease
+                // plus the grace passes, and the recoverer (every 200 ms) leaves the task alone.
                 let clock = ContinuousClock()
-                let watchUntil = clock.now + .seconds(2 * Self.leaseSeconds)
+                let watchUntil = clock.now + .seconds(Self.leaseSeconds) + Self.grace + .seconds(1)
                 while clock.now < watchUntil {
                     #expect(try await h.state("default", info.id) == "active")
                     let lease = try #require(try await h.redis.zscore(RedisKeys.lease("default"), info.id))

@@ -37,15 +37,20 @@ struct ServerStateTransitionTests {
             let lock = RedisKeys.unique("default", type: task.type, payload: task.payload)
             let attempt = ServerTestRecorder<Int>()
             let gates = [ServerTestGate(), ServerTestGate()]
+            // The retry becomes due only when the test moves the server's clock.
+            let clock = ManualWallClock(Date())
             let server = try h.makeServer(
                 {
                     $0.concurrency = 1
-                    $0.retryDelay = { _, _, _ in .milliseconds(200) }
+                    $0.now = { clock.now }
+                    $0.retryDelay = { _, _, _ in .seconds(60) }
                 },
                 handler: { _, context in
                     attempt.record(context.retryCount)
-                    try await gates[context.retryCount].wait()
-                    if context.retryCount == 0 { throw ServerTestError("first attempt fails") }
+                    // Call 1 (fails) and 2 (succeeds) wait for the test; a later task runs through.
+                    let call = attempt.values.count
+                    if call <= 2 { try await gates[call - 1].wait() }
+                    if call == 1 { throw ServerTestError("first attempt fails") }
                 }
             )
             let info = try await h.client.enqueue(task, .unique(ttl: .seconds(600)))
@@ -62,6 +67,7 @@ struct ServerStateTransitionTests {
                 await #expect(throws: AsynqError.duplicateTask) {
                     try await h.client.enqueue(task, .unique(ttl: .seconds(600)))
                 }
+                clock.set(clock.now.addingTimeInterval(61))
                 #expect(try await attempt.wait(count: 2) == [0, 1])
                 gates[1].open()
                 try await h.eventually("task done") { try await !h.exists("default", info.id) }
