@@ -94,6 +94,13 @@ let package = Package(
             path: "Examples/Quickstart",
             swiftSettings: upcoming
         ),
+        // A worker process for the crash-recovery tests (built with the tests, not a product).
+        .executableTarget(
+            name: "asynq-test-worker",
+            dependencies: ["Asynq", "AsynqRedis", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/AsynqTestWorker",
+            swiftSettings: upcoming
+        ),
         .testTarget(
             name: "AsynqRedisTests",
             dependencies: [

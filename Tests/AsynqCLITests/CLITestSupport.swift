@@ -106,28 +106,43 @@ struct CLITestError: Error, CustomStringConvertible {
 
 /// A one-shot event a test fires to stop a long-running command.
 final class StopSignal: Sendable {
-    private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private struct State {
+        var fired = false
+        var nextID = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    }
+
+    private let state = Mutex(State())
 
     func fire() {
         let waiters = state.withLock { state in
             state.fired = true
-            let waiters = state.waiters
-            state.waiters = []
-            return waiters
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns once fired (cancellation is left to the caller: the service runner cancels it
-    /// only after the group shut down, which a fire() precedes).
+    /// Returns once fired, or when the waiting task is cancelled. The cancellation matters: when
+    /// a test fails before it fires the signal, leaving its scope cancels the command's task,
+    /// and the command's service group can only end once this wait has returned (a wait that
+    /// ignored cancellation kept such a failed test, and with it the whole test run, hanging).
     func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let fired = state.withLock { state in
-                if state.fired { return true }
-                state.waiters.append(continuation)
-                return false
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    if state.fired || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if fired { continuation.resume() }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

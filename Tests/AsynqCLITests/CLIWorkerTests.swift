@@ -27,6 +27,9 @@ struct CLIWorkerTests {
                     "slow:=echo $$ > \(directory)/$ASYNQ_TASK_ID.pid; echo ready $ASYNQ_TASK_ID; exec sleep 60",
                 ] + redis.cliAddress
             async let worker = runCLI(arguments, output: output, stop: stop)
+            // Should the test fail before it stops the worker, stop it anyway (this runs before
+            // the implicit cancel and await of `worker` at the end of the scope).
+            defer { stop.fire() }
             _ = try await output.waitForLine(containing: "asynq worker ")
 
             let client = try redis.makeClient()

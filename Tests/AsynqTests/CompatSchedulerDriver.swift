@@ -4,16 +4,14 @@ import Foundation
 import Logging
 import Synchronization
 
-/// A `ScenarioDriver` whose scheduler steps run the real `AsynqScheduler`; every other step is
-/// passed to `base`.
+/// The scheduler steps of a scenario, performed by the real `AsynqScheduler`.
 ///
 /// The scheduler runs on a manual clock that each step moves to the scenario clock's time, and
 /// the step returns once the scheduler's loops are parked again: the entry fires (enqueue plus
 /// enqueue event) or the heartbeat writes when the scenario's time reaches theirs, exactly as
 /// with a wall clock. It runs with replica coordination disabled, i.e. exactly as Go's
 /// scheduler: no coordination record, `@every` counted from the start.
-final class SchedulerScenarioDriver: ScenarioDriver {
-    let base: any ScenarioDriver
+final class SchedulerScenarioDriver: Sendable {
     let redis: RedisClient
     let clock: ScenarioClock
     private let running = Mutex<Running?>(nil)
@@ -28,8 +26,7 @@ final class SchedulerScenarioDriver: ScenarioDriver {
         var loops: Int
     }
 
-    init(base: any ScenarioDriver, redis: RedisClient, clock: ScenarioClock) {
-        self.base = base
+    init(redis: RedisClient, clock: ScenarioClock) {
         self.redis = redis
         self.clock = clock
     }
@@ -39,11 +36,9 @@ final class SchedulerScenarioDriver: ScenarioDriver {
         running.withLock { $0?.task.cancel() }
     }
 
-    var missingComponents: Set<AsynqComponent> { base.missingComponents.subtracting([.scheduler]) }
-
     // MARK: Scheduler
 
-    func startScheduler(entries: [SchedulerEntrySpec], heartbeatInterval: Duration) async throws {
+    func start(entries: [SchedulerEntrySpec], heartbeatInterval: Duration) async throws {
         let schedulerClock = ManualSchedulerClock(now: clock.now)
         let scheduler = try AsynqScheduler(
             redis: redis,
@@ -59,7 +54,7 @@ final class SchedulerScenarioDriver: ScenarioDriver {
         try await state.clock.waitForSleepers(state.loops)
     }
 
-    func fireSchedulerEntry(_ index: Int) async throws {
+    func fireEntry(_ index: Int) async throws {
         let state = try current()
         guard state.entryIDs.indices.contains(index) else { throw ScenarioError("no scheduler entry \(index)") }
         try await catchUp(state)
@@ -69,11 +64,11 @@ final class SchedulerScenarioDriver: ScenarioDriver {
         }
     }
 
-    func schedulerHeartbeat() async throws {
+    func heartbeat() async throws {
         try await catchUp(try current())
     }
 
-    func stopScheduler() async throws {
+    func stop() async throws {
         let state = try current()
         try await catchUp(state)
         await state.scheduler.shutdown()
@@ -91,20 +86,4 @@ final class SchedulerScenarioDriver: ScenarioDriver {
         state.clock.advance(to: clock.now)
         try await state.clock.waitForSleepers(state.loops)
     }
-
-    // MARK: Everything else
-
-    func startServer(_ configuration: ServerConfiguration) async throws { try await base.startServer(configuration) }
-    func heartbeat() async throws { try await base.heartbeat() }
-    func startProcessing(queue: String) async throws -> InFlightTask { try await base.startProcessing(queue: queue) }
-    func writeResult(_ task: InFlightTask, _ data: Data) async throws { try await base.writeResult(task, data) }
-    func finish(_ task: InFlightTask, _ outcome: TaskOutcome) async throws { try await base.finish(task, outcome) }
-    func forwardDueTasks(queue: String) async throws { try await base.forwardDueTasks(queue: queue) }
-    func aggregate(queue: String, group: String) async throws { try await base.aggregate(queue: queue, group: group) }
-    func stopServer() async throws { try await base.stopServer() }
-    func pauseQueue(_ queue: String) async throws { try await base.pauseQueue(queue) }
-    func unpauseQueue(_ queue: String) async throws { try await base.unpauseQueue(queue) }
-    func archiveTask(queue: String, id: String) async throws { try await base.archiveTask(queue: queue, id: id) }
-    func deleteAllPendingTasks(queue: String) async throws -> Int { try await base.deleteAllPendingTasks(queue: queue) }
-    func runTask(queue: String, id: String) async throws { try await base.runTask(queue: queue, id: id) }
 }

@@ -427,7 +427,12 @@ struct InspectorTests {
             #expect(noGroup?.code == .invalidArgument)
             let missing = await asynqError { _ = try await h.inspector.deleteAll(queue: "nope", state: .retry) }
             #expect(missing?.code == .queueNotFound)
-            #expect(missing?.message == #"NOT_FOUND: queue "nope" does not exist"#)
+            // Go's texts: the bulk methods wrap the INTERNAL_ERROR of their queue check.
+            #expect(missing?.message == #"NOT_FOUND: INTERNAL_ERROR: queue "nope" does not exist"#)
+            let missingPending = await asynqError {
+                _ = try await h.inspector.deleteAll(queue: "nope", state: .pending)
+            }
+            #expect(missingPending?.message == #"INTERNAL_ERROR: INTERNAL_ERROR: queue "nope" does not exist"#)
         }
     }
 
@@ -451,6 +456,11 @@ struct InspectorTests {
             }
             let missing = await asynqError { _ = try await h.inspector.runAll(queue: "nope", state: .retry) }
             #expect(missing?.code == .queueNotFound)
+            #expect(missing?.message == #"NOT_FOUND: INTERNAL_ERROR: queue "nope" does not exist"#)
+            let missingGroup = await asynqError {
+                _ = try await h.inspector.runAll(queue: "nope", state: .aggregating, group: "g")
+            }
+            #expect(missingGroup?.message == #"INTERNAL_ERROR: INTERNAL_ERROR: queue "nope" does not exist"#)
         }
     }
 
@@ -472,6 +482,9 @@ struct InspectorTests {
             }
             let missing = await asynqError { _ = try await h.inspector.archiveAll(queue: "nope", state: .pending) }
             #expect(missing?.code == .queueNotFound)
+            #expect(missing?.message == #"INTERNAL_ERROR: INTERNAL_ERROR: queue "nope" does not exist"#)
+            let missingRetry = await asynqError { _ = try await h.inspector.archiveAll(queue: "nope", state: .retry) }
+            #expect(missingRetry?.message == #"NOT_FOUND: INTERNAL_ERROR: queue "nope" does not exist"#)
         }
     }
 

@@ -2,6 +2,7 @@ import Asynq
 import AsynqRedis
 import AsynqTestSupport
 import Foundation
+import Logging
 import NIOCore
 import Testing
 
@@ -171,6 +172,34 @@ struct AsynqClientTests {
             #expect(try results[4].get().state == .scheduled)
             #expect(throws: AsynqError.self) { try results[5].get() }
             #expect(try await redis.zcard("asynq:{default}:scheduled") == 1)
+            await redis.close()
+        }
+    }
+
+    @Test("scheduled unique lock TTL is Go's: whole seconds strictly below processAt + TTL - now")
+    func scheduledUniqueLockTTL() async throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_000.25)
+        func ttl(_ seconds: Double) -> Int64 {
+            AsynqClient.scheduledUniqueTTLSeconds(lockUntil: now.addingTimeInterval(seconds), now: now)
+        }
+        #expect(ttl(5400) == 5399)
+        #expect(ttl(5399.5) == 5399)
+        #expect(ttl(5400.25) == 5400)
+        #expect(ttl(0.5) == 1)
+        try await withRedisServer { server in
+            let redis = try RedisClient(options: server.connectionOptions())
+            let clock = Date()
+            let started = ContinuousClock.now
+            let client = AsynqClient(redis: redis, ownsConnection: false, logger: Logger(label: "test"), now: { clock })
+            let info = try await client.enqueue(
+                AsynqTask(type: "ping"), .processIn(.seconds(1800)), .unique(ttl: .seconds(3600)))
+            #expect(info.payload == nil, "no payload stays nil")
+            let empty = try await client.enqueue(AsynqTask(type: "ping", payload: Data()), .unique(ttl: .seconds(60)))
+            #expect(empty.payload == Data(), "an empty payload stays empty, as Go returns it")
+            let lock = RedisKeys.unique("default", type: "ping", payload: nil)
+            let remaining = try await redis.pttl(lock)
+            let elapsed = Int((ContinuousClock.now - started).components.seconds) + 1
+            #expect(remaining <= 5_399_000 && remaining >= 5_398_000 - elapsed * 1000, "TTL \(remaining) ms")
             await redis.close()
         }
     }

@@ -9,7 +9,8 @@ import SwiftProtobuf
 // Errors carry the text Go asynq's `Inspector` returns for the same situation, so the CLI and
 // the web UI print the same messages. Go uses two shapes: methods that map known errors to its
 // sentinels (`asynq: queue not found`, `asynq: task not found`, `asynq: FAILED_PRECONDITION: …`)
-// and methods that return the internal error as is (`NOT_FOUND: queue "q" does not exist`).
+// and methods that return the internal error as is (`NOT_FOUND: queue "q" does not exist`; the
+// bulk methods wrap Go's `INTERNAL_ERROR` queue check once more, see `QueueNotFoundStyle`).
 
 extension RedisBroker {
     // MARK: - Errors
@@ -18,14 +19,24 @@ extension RedisBroker {
     package enum QueueNotFoundStyle: Sendable {
         /// `asynq: queue not found` (task reads and single-task writes).
         case sentinel
-        /// `NOT_FOUND: queue "q" does not exist` (stats and the bulk writes).
+        /// `NOT_FOUND: queue "q" does not exist` (statistics and history).
         case internalError
+        /// `NOT_FOUND: INTERNAL_ERROR: queue "q" does not exist`: Go's bulk methods over a zset
+        /// (run, archive and delete all scheduled/retry/archived/completed tasks) wrap the
+        /// `INTERNAL_ERROR` of their queue check in a `NOT_FOUND` error.
+        case bulkNotFound
+        /// `INTERNAL_ERROR: INTERNAL_ERROR: queue "q" does not exist`: Go's bulk methods over
+        /// pending tasks or a group wrap that error with its own code.
+        case bulkInternal
     }
 
     static func queueNotFound(_ queue: String, style: QueueNotFoundStyle) -> AsynqError {
-        switch style {
+        let missing = "queue \(GoFormat.quote(queue)) does not exist"
+        return switch style {
         case .sentinel: AsynqError(.queueNotFound, "asynq: queue not found")
-        case .internalError: AsynqError(.queueNotFound, "NOT_FOUND: queue \(GoFormat.quote(queue)) does not exist")
+        case .internalError: AsynqError(.queueNotFound, "NOT_FOUND: " + missing)
+        case .bulkNotFound: AsynqError(.queueNotFound, "NOT_FOUND: INTERNAL_ERROR: " + missing)
+        case .bulkInternal: AsynqError(.queueNotFound, "INTERNAL_ERROR: INTERNAL_ERROR: " + missing)
         }
     }
 
@@ -457,7 +468,7 @@ extension RedisBroker {
         case .pending, .active, .completed:
             throw AsynqError(.invalidArgument, "cannot run all \(state) tasks")
         }
-        try await requireQueue(queue, style: .internalError)
+        try await requireQueue(queue, style: state == .aggregating ? .bulkInternal : .bulkNotFound)
         return try await runCount(call)
     }
 
@@ -493,7 +504,7 @@ extension RedisBroker {
         case .active, .archived, .completed:
             throw AsynqError(.invalidArgument, "cannot archive all \(state) tasks")
         }
-        try await requireQueue(queue, style: .internalError)
+        try await requireQueue(queue, style: state == .scheduled || state == .retry ? .bulkNotFound : .bulkInternal)
         return try await runCount(call)
     }
 
@@ -518,7 +529,7 @@ extension RedisBroker {
         case .active:
             throw AsynqError(.invalidArgument, "cannot delete active tasks; use cancelProcessing(taskID:) instead")
         }
-        try await requireQueue(queue, style: .internalError)
+        try await requireQueue(queue, style: state == .pending || state == .aggregating ? .bulkInternal : .bulkNotFound)
         return try await runCount(call)
     }
 

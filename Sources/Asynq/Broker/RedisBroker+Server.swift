@@ -91,27 +91,44 @@ package struct ServerIdentity: Sendable, Hashable {
 extension RedisBroker {
     // MARK: Dequeue
 
-    /// Op 2.1 for up to `count` tasks of `queue` in one call; see ``DequeuedTask``.
-    package func dequeueTasks(queue: String, count: Int, now: Date) async throws(AsynqError) -> [DequeuedTask] {
-        try await dequeueTasks(keys: QueueKeys(queue), count: count, now: now)
+    /// Op 2.1 for up to `count` tasks of `queue` in one call, leased until `now + leaseSeconds`
+    /// (Unix seconds); see ``DequeuedTask``.
+    package func dequeueTasks(
+        queue: String,
+        count: Int,
+        now: Date,
+        leaseSeconds: Int64 = RedisBroker.leaseDuration
+    ) async throws(AsynqError) -> [DequeuedTask] {
+        try await dequeueTasks(keys: QueueKeys(queue), count: count, now: now, leaseSeconds: leaseSeconds)
     }
 
     /// Op 2.1 for up to `count` tasks in one call, with the queue's keys built beforehand.
-    package func dequeueTasks(keys: QueueKeys, count: Int, now: Date) async throws(AsynqError) -> [DequeuedTask] {
-        dequeuedTasks(from: try await run(dequeueCall(keys: keys, count: count, now: now)), keys: keys)
+    package func dequeueTasks(
+        keys: QueueKeys,
+        count: Int,
+        now: Date,
+        leaseSeconds: Int64 = RedisBroker.leaseDuration
+    ) async throws(AsynqError) -> [DequeuedTask] {
+        dequeuedTasks(
+            from: try await run(dequeueCall(keys: keys, count: count, now: now, leaseSeconds: leaseSeconds)), keys: keys)
     }
 
-    /// The script call of a batched dequeue (``dequeueTasks(keys:count:now:)``), for sending it in
-    /// a pipeline; read its reply with ``dequeuedTasks(from:keys:)``.
-    package func dequeueCall(keys: QueueKeys, count: Int, now: Date) -> RedisScriptCall {
+    /// The script call of a batched dequeue (``dequeueTasks(keys:count:now:leaseSeconds:)``), for
+    /// sending it in a pipeline; read its reply with ``dequeuedTasks(from:keys:)``.
+    package func dequeueCall(
+        keys: QueueKeys,
+        count: Int,
+        now: Date,
+        leaseSeconds: Int64 = RedisBroker.leaseDuration
+    ) -> RedisScriptCall {
         RedisScriptCall(
             BrokerScripts.dequeueBatchWithIDs,
             keys: keys.dequeueKeys,
-            arguments: [Int(now.unixSeconds + Self.leaseDuration), keys.taskKeyPrefix, count]
+            arguments: [Int(now.unixSeconds + leaseSeconds), keys.taskKeyPrefix, count]
         )
     }
 
-    /// The tasks in the reply of a ``dequeueCall(keys:count:now:)``.
+    /// The tasks in the reply of a ``dequeueCall(keys:count:now:leaseSeconds:)``.
     package func dequeuedTasks(from reply: RESPToken, keys: QueueKeys) -> [DequeuedTask] {
         guard let elements = reply.array, !elements.isEmpty else { return [] }
         var tasks: [DequeuedTask] = []

@@ -173,7 +173,7 @@ public final class AsynqClient: Sendable {
         if composed.processAt > now {
             if let ttl = composed.uniqueTTL {
                 let lockUntil = composed.processAt.addingTimeInterval(ttl.timeInterval)
-                let ttlSeconds = Int64(lockUntil.timeIntervalSince(now).rounded(.towardZero))
+                let ttlSeconds = Self.scheduledUniqueTTLSeconds(lockUntil: lockUntil, now: now)
                 call = broker.scheduleUniqueCall(
                     message,
                     encoded: encoded,
@@ -203,8 +203,19 @@ public final class AsynqClient: Sendable {
             state = .pending
             nextProcessAt = now
         }
-        let info = TaskInfo(message: message, state: state, nextProcessAt: nextProcessAt, result: nil)
+        var info = TaskInfo(message: message, state: state, nextProcessAt: nextProcessAt, result: nil)
+        // As Go: the caller's payload as given, so no payload (nil) and an empty one differ.
+        info.payload = task.payload
         return Prepared(message: message, call: call, info: info)
+    }
+
+    /// The unique-lock TTL of a scheduled task, as Go computes it: `time.Until(processAt +
+    /// uniqueTTL)` reads the clock again a moment after `now`, so the whole seconds are those
+    /// strictly below `lockUntil − now` (5399 for `ProcessIn(30m)` + `Unique(1h)`), at
+    /// microsecond resolution. At least 1.
+    package static func scheduledUniqueTTLSeconds(lockUntil: Date, now: Date) -> Int64 {
+        let micros = Int64((lockUntil.timeIntervalSince(now) * 1_000_000).rounded())
+        return max(1, (micros - 1) / 1_000_000)
     }
 
     /// Maps the enqueue scripts' result codes: 1 ok, 0 ID conflict, −1 duplicate.

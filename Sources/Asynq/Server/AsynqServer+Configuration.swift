@@ -72,6 +72,22 @@ extension AsynqServer {
         /// Tests replace it; intervals and timeouts still use the real monotonic clock.
         package var now: @Sendable () -> Date
 
+        // Fixed in Go asynq; adjustable here for tests only (a crash-recovery test cannot wait
+        // the two minutes Go's values take). Keep heartbeatInterval well below leaseDuration.
+
+        /// How long a dequeued task is leased (Go: 30 s), in whole seconds (≥ 1 s): the lease
+        /// score is `now + leaseDuration` in Unix seconds; each heartbeat extends it.
+        package var leaseDuration: Duration
+        /// How often the heartbeat is written (Go: 5 s); server and worker keys live twice as long.
+        package var heartbeatInterval: Duration
+        /// How often the recoverer looks for lease-expired tasks (Go: 1 min).
+        package var recoveryInterval: Duration
+        /// How long after its lease expired a task counts as orphaned (Go: 30 s, for clock skew).
+        package var leaseExpiryGrace: Duration
+        /// Test hook: awaited by the processor before each dequeue (the compat replay dequeues
+        /// at the instants Go did). Must return when the calling task is cancelled.
+        package var beforeDequeue: (@Sendable () async -> Void)?
+
         public init(
             concurrency: Int = ProcessInfo.processInfo.activeProcessorCount,
             queues: [String: Int] = ["default": 1],
@@ -97,6 +113,11 @@ extension AsynqServer {
             self.janitorInterval = .seconds(8)
             self.janitorBatchSize = 100
             self.now = { Date() }
+            self.leaseDuration = .seconds(RedisBroker.leaseDuration)
+            self.heartbeatInterval = .seconds(5)
+            self.recoveryInterval = .seconds(60)
+            self.leaseExpiryGrace = .seconds(30)
+            self.beforeDequeue = nil
         }
 
         /// The configuration with Go's normalisation applied.
@@ -119,6 +140,10 @@ extension AsynqServer {
             if config.groupMaxSize < 0 { config.groupMaxSize = 0 }
             if config.janitorInterval <= .zero { config.janitorInterval = .seconds(8) }
             if config.janitorBatchSize <= 0 { config.janitorBatchSize = 100 }
+            config.leaseDuration = .seconds(max(1, config.leaseDuration.components.seconds))
+            if config.heartbeatInterval <= .zero { config.heartbeatInterval = .seconds(5) }
+            if config.recoveryInterval <= .zero { config.recoveryInterval = .seconds(60) }
+            if config.leaseExpiryGrace < .zero { config.leaseExpiryGrace = .seconds(30) }
             if config.janitorBatchSize > 100 {
                 config.logger.warning(
                     "janitor batch size of \(config.janitorBatchSize) is greater than the recommended batch size of 100"

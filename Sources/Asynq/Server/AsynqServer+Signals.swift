@@ -81,6 +81,7 @@ enum TerminalStopSignal {
             throw AsynqError(.internal, "could not create a pipe for signal handling (errno \(errno))")
         }
         let (readEnd, writeEnd) = (descriptors[0], descriptors[1])
+        for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
         _ = fcntl(writeEnd, F_SETFL, fcntl(writeEnd, F_GETFL) | O_NONBLOCK)
         guard pipeWriteEnd.compareExchange(expected: -1, desired: writeEnd, ordering: .sequentiallyConsistent).exchanged
         else {

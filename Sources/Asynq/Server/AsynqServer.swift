@@ -99,7 +99,7 @@ public final class AsynqServer: Service, Sendable {
     ) {
         let serverID = UUID().uuidString.lowercased()
         self.serverID = serverID
-        let identity = ServerIdentity(host: Self.hostname(), pid: Int(getpid()), serverID: serverID)
+        let identity = ServerIdentity(host: ServerIdentity.localHostname, pid: Int(getpid()), serverID: serverID)
         let runtime = ServerRuntime(broker: RedisBroker(redis: redis), config: configuration, identity: identity)
         self.runtime = runtime
         self.handler = handler
@@ -267,7 +267,17 @@ public final class AsynqServer: Service, Sendable {
     /// Where this server publishes its heartbeat.
     package var identity: ServerIdentity { runtime.identity }
 
-    private static func hostname() -> String {
+    /// Writes a heartbeat now (server and worker state, lease extensions) and returns once it
+    /// is written; returns at once for a server that never ran or has finished.
+    package func heartbeatNow() async {
+        guard started.isFired else { return }
+        await runtime.beatRequests.request()
+    }
+}
+
+extension ServerIdentity {
+    /// This machine's host name (Go's `os.Hostname()`), "localhost" when it cannot be read.
+    package static var localHostname: String {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
         let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }

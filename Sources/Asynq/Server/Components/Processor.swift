@@ -90,6 +90,7 @@ final class Processor: AckRefiller {
             var lastErrorLog: ContinuousClock.Instant?
             var backoff: Duration = .zero
             while !stopFetching.isFired, await runtime.slots.waitForFree() != nil {
+                if let gate = runtime.config.beforeDequeue { await passGate(gate) }
                 guard !stopFetching.isFired else { break }
                 runtime.wake.reset()
                 // Tasks a refill already dequeued take their slots first, never more than are
@@ -109,7 +110,8 @@ final class Processor: AckRefiller {
                         fetched += try await runtime.broker.dequeueTasks(
                             keys: keys(for: queue),
                             count: free - fetched.count,
-                            now: now
+                            now: now,
+                            leaseSeconds: runtime.leaseSeconds
                         )
                     } catch {
                         failure = RedisBroker.map(error)
@@ -163,13 +165,15 @@ final class Processor: AckRefiller {
     /// pipeline (after them): the first queue of a fresh priority order. The fetch loop starts
     /// what it returns, and fetches from the other queues if it returned fewer tasks.
     func refill(slots: Int) -> AckRefill? {
-        guard !stopFetching.isFired else { return nil }
+        // With the test hook `beforeDequeue`, every dequeue goes through the fetch loop.
+        guard !stopFetching.isFired, runtime.config.beforeDequeue == nil else { return nil }
         var generator = SystemRandomNumberGenerator()
         guard let queue = selector.order(using: &generator).first else { return nil }
         let keys = keys(for: queue)
         let now = runtime.now()
         let broker = runtime.broker
-        return AckRefill(call: broker.dequeueCall(keys: keys, count: slots, now: now)) { result in
+        let call = broker.dequeueCall(keys: keys, count: slots, now: now, leaseSeconds: runtime.leaseSeconds)
+        return AckRefill(call: call) { result in
             // A failed refill dequeued nothing that anyone knows of; the fetch loop goes on as usual.
             guard case .success(let reply) = result else { return }
             let tasks = broker.dequeuedTasks(from: reply, keys: keys)
@@ -222,6 +226,17 @@ final class Processor: AckRefiller {
         }
     }
 
+    /// Waits for the test hook `beforeDequeue`, or until fetching stops.
+    private func passGate(_ gate: @escaping @Sendable () async -> Void) async {
+        let stopFetching = self.stopFetching
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await gate() }
+            group.addTask { await stopFetching.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     // MARK: - One task
 
     /// Starts a dequeued entry: a task runs, a malformed one is archived, a dangling ID logged.
@@ -242,7 +257,7 @@ final class Processor: AckRefiller {
     }
 
     private func start(_ message: TaskMessage, at now: Date, in group: inout DiscardingTaskGroup) {
-        let lease = Lease(expiry: now.addingTimeInterval(TimeInterval(RedisBroker.leaseDuration)))
+        let lease = Lease(expiry: now.addingTimeInterval(TimeInterval(runtime.leaseSeconds)))
         let deadline = Self.deadline(for: message, now: now, logger: logger)
         let events = FirstEvent<WorkerEvent>()
         let remaining = deadline.timeIntervalSince(now)
@@ -516,7 +531,7 @@ final class Processor: AckRefiller {
             runtime.syncer.add(
                 Syncer.Request(
                     call: call,
-                    deadline: now.addingTimeInterval(TimeInterval(RedisBroker.leaseDuration)),
+                    deadline: now.addingTimeInterval(TimeInterval(runtime.leaseSeconds)),
                     summary: "archive of malformed task \(id)"
                 )
             )

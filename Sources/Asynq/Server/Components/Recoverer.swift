@@ -6,10 +6,6 @@ import Logging
 /// crashed or lost Redis — are retried (or archived when out of retries) with the error
 /// `asynq: task lease expired`; stale aggregation sets go back to their groups.
 final class Recoverer: Sendable {
-    static let interval: Duration = .seconds(60)
-    /// How long after its lease expired a task counts as orphaned.
-    static let grace: TimeInterval = 30
-
     private let runtime: ServerRuntime
     private let logger: Logger
 
@@ -21,7 +17,7 @@ final class Recoverer: Sendable {
     func run(stop: ServerEvent) async {
         repeat {
             await recover()
-        } while !(await shouldStop(after: Self.interval, or: stop))
+        } while !(await shouldStop(after: runtime.config.recoveryInterval, or: stop))
     }
 
     func recover() async {
@@ -30,7 +26,7 @@ final class Recoverer: Sendable {
             do {
                 let messages = try await runtime.broker.listLeaseExpired(
                     queue: queue,
-                    cutoff: now.addingTimeInterval(-Self.grace)
+                    cutoff: now.addingTimeInterval(-runtime.config.leaseExpiryGrace.timeInterval)
                 )
                 for message in messages { await recover(message, now: now) }
             } catch {

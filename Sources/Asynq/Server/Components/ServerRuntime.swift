@@ -18,6 +18,8 @@ struct ServerRuntime: Sendable {
     /// The configured queue names, sorted (every periodic component walks these, not
     /// `asynq:queues`).
     let queueNames: [String]
+    /// Heartbeats asked for out of turn (``AsynqServer/heartbeatNow()``).
+    let beatRequests: BeatRequests
 
     init(broker: RedisBroker, config: AsynqServer.Configuration, identity: ServerIdentity) {
         self.broker = broker
@@ -33,9 +35,13 @@ struct ServerRuntime: Sendable {
         wake = WakeSignal()
         slots = WorkerSlots(capacity: config.concurrency)
         queueNames = config.queues.keys.sorted()
+        beatRequests = BeatRequests()
     }
 
     func now() -> Date { config.now() }
+
+    /// The lease of a dequeued task, whole seconds (Go: 30).
+    var leaseSeconds: Int64 { config.leaseDuration.components.seconds }
 
     func logger(component: String) -> Logger {
         var logger = self.logger
