@@ -110,7 +110,8 @@ extension RedisBroker {
         leaseSeconds: Int64 = RedisBroker.leaseDuration
     ) async throws(AsynqError) -> [DequeuedTask] {
         dequeuedTasks(
-            from: try await run(dequeueCall(keys: keys, count: count, now: now, leaseSeconds: leaseSeconds)), keys: keys)
+            from: try await run(dequeueCall(keys: keys, count: count, now: now, leaseSeconds: leaseSeconds)), keys: keys
+        )
     }
 
     /// The script call of a batched dequeue (``dequeueTasks(keys:count:now:leaseSeconds:)``), for
