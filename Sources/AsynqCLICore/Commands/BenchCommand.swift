@@ -174,6 +174,23 @@ enum BenchWorkload: String, CaseIterable, Sendable, Comparable {
         }
     }
 
+    /// redis-benchmark's SET -P 1 figure in the run that measured Go asynq (WORKLOADS.md).
+    static let goRunRedisBenchmark = 105_597.0
+
+    /// Go's figure as a ratio to redis-benchmark in its own run: the machine-independent form
+    /// of Go's result, compared with our ratio in the same run as ours.
+    var goRatio: Double { goFigure / Self.goRunRedisBenchmark }
+
+    /// The floor as a multiple of Go's result (throughput workloads only).
+    var floorMultiple: Double {
+        switch self {
+        case .w1a, .w1c: 1.0
+        case .w1b: 1.2
+        case .w2a, .w2b: 2.0
+        case .w3, .w4: 0
+        }
+    }
+
     /// The floor of `bench/WORKLOADS.md` as a multiple of Go's figure (W3, W4: absolute).
     var target: String {
         switch self {
