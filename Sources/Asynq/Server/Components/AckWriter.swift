@@ -7,7 +7,8 @@ import Synchronization
 /// after Redis answered its own script, so an outcome is never reported before it is stored.
 ///
 /// One writer task per server drains the queue; a caller that arrives while a pipeline is in
-/// flight is sent with the next one. The scripts are the single-task scripts of
+/// flight is sent with the next one. In a cluster, a write refused with `TRYAGAIN` (its queue's
+/// slot is half-migrated) is retried on its own, so that it does not hold up the others. The scripts are the single-task scripts of
 /// `operations.md` §2 (no batch script), so every task gets exactly Go's effects.
 final class AckWriter: Sendable {
     private struct Item: Sendable {
@@ -67,23 +68,23 @@ final class AckWriter: Sendable {
     }
 
     func run() async {
-        while let batch = await nextBatch() {
-            let results: [Result<RESPToken, AsynqError>]
-            if batch.count == 1, let item = batch.first {
-                do {
-                    results = [.success(try await broker.run(item.call))]
-                } catch {
-                    results = [.failure(error)]
+        await withDiscardingTaskGroup { retries in
+            while let batch = await nextBatch() {
+                // A write refused with TRYAGAIN (its queue's slot is being migrated in a cluster)
+                // or CLUSTERDOWN is not waited for here, which would hold up everybody else's:
+                // it is retried on its own, within the cluster retry timeout, while the next
+                // batches go on.
+                let results = await RedisClient.withClusterRetryTimeout(.zero) { await write(batch) }
+                for (item, result) in zip(batch, results) {
+                    if case .failure(let error) = result, error.isClusterRetryLater {
+                        let broker = self.broker
+                        retries.addTask {
+                            item.continuation.resume(returning: await Self.runDirectly(item.call, broker: broker))
+                        }
+                    } else {
+                        item.continuation.resume(returning: result.map { _ in () })
+                    }
                 }
-            } else {
-                do {
-                    results = try await broker.run(pipeline: batch.map(\.call))
-                } catch {
-                    results = Array(repeating: .failure(error), count: batch.count)
-                }
-            }
-            for (item, result) in zip(batch, results) {
-                item.continuation.resume(returning: result.map { _ in () })
             }
         }
         let leftovers = state.withLock { state -> [Item] in
@@ -93,6 +94,22 @@ final class AckWriter: Sendable {
         }
         for item in leftovers {
             item.continuation.resume(returning: .failure(AsynqError(.cancelled, "the server was cancelled")))
+        }
+    }
+
+    /// Runs the calls of `batch` (in one pipeline when there are several).
+    private func write(_ batch: [Item]) async -> [Result<RESPToken, AsynqError>] {
+        if batch.count == 1, let item = batch.first {
+            do {
+                return [.success(try await broker.run(item.call))]
+            } catch {
+                return [.failure(error)]
+            }
+        }
+        do {
+            return try await broker.run(pipeline: batch.map(\.call))
+        } catch {
+            return Array(repeating: .failure(error), count: batch.count)
         }
     }
 
