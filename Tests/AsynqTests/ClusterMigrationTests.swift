@@ -2,6 +2,7 @@ import Asynq
 import AsynqRedis
 import AsynqTestSupport
 import Foundation
+import NIOCore
 import Testing
 
 /// A queue of an end-to-end cluster test and where its keys live.
@@ -66,7 +67,7 @@ struct ClusterMigrationTests {
             var configuration = AsynqServer.Configuration(
                 concurrency: 10, queues: weights, logger: haLogger("ha.cluster.server"))
             configuration.taskCheckInterval = .milliseconds(100)
-            configuration.delayedTaskCheckInterval = .milliseconds(500)
+            configuration.delayedTaskCheckInterval = .milliseconds(100)
             configuration.shutdownTimeout = .seconds(2)
             let server = try AsynqServer(redis: serverRedis, configuration: configuration) { _, context in
                 ledger.processed(context.taskID, queue: context.queue)
@@ -80,6 +81,16 @@ struct ClusterMigrationTests {
                     AsynqTask(type: "work", options: [.queue(busy.name), .taskID("\(busy.name).b\(index)")])
                 }
                 for result in try await client.enqueueBatch(tasks) { ledger.acknowledge(try result.get().id) }
+            }
+            // Scheduled tasks of the busy queue that come due while its slot moves: the
+            // forwarder moves them to pending during the migration.
+            let dueFrom = Date().addingTimeInterval(1)
+            for index in 0..<400 {
+                let id = "\(busy.name).s\(index)"
+                try await client.enqueue(
+                    AsynqTask(type: "work"), .queue(busy.name), .taskID(id),
+                    .processAt(dueFrom.addingTimeInterval(Double(index) * 0.005)))
+                ledger.acknowledge(id)
             }
 
             let started = clock.now
@@ -171,6 +182,67 @@ struct ClusterMigrationTests {
                 TRYAGAIN \(counts.tryAgain), CLUSTERDOWN \(counts.clusterDown)
                 """
             )
+        }
+    }
+
+    /// The forwarder and the janitor declare every task hash their scripts touch, so that a
+    /// slot migration that has moved a queue's `scheduled` (or `completed`) zset and `pending`
+    /// list but not yet the task hashes makes Redis refuse the call (`TRYAGAIN`) instead of the
+    /// script recreating an empty hash on the importing node — which would push an ID without a
+    /// message to `pending` and make `MIGRATE` of the real hash fail with `BUSYKEY`.
+    @Test func forwarderAndJanitorWaitForTheTaskHashes() async throws {
+        try await withRedisCluster(.init(replicasPerMaster: 0)) { cluster in
+            let redis = try RedisClient(options: cluster.connectionOptions(), logger: haLogger("ha.cluster.forward"))
+            defer { Task { await redis.close() } }
+            let client = AsynqClient(redis: redis)
+            let broker = RedisBroker(redis: redis)
+            let queue = "fq"
+            let slot = RedisClient.clusterSlot(forKey: RedisKeys.pending(queue))
+            let now = Date()
+            try await client.enqueue(AsynqTask(type: "due"), .queue(queue), .taskID("due"), .processIn(.seconds(1)))
+            try await client.enqueue(AsynqTask(type: "waiting"), .queue(queue), .taskID("waiting"))
+            try await broker.run(
+                try broker.markCompleteCall(
+                    try #require(try await broker.dequeue(queue: queue, count: 1, now: now).first?.get()), now: now))
+            #expect(try await redis.exists(RedisKeys.completed(queue)) == 1)
+            try await client.enqueue(AsynqTask(type: "waiting"), .queue(queue), .taskID("waiting-2"))
+
+            let source = try await cluster.owner(ofSlot: slot)
+            let masters = try await cluster.masters()
+            let target = try #require(masters.first { $0 !== source })
+            let migration = try await cluster.beginSlotMigration(slot, to: target)
+            try await migration.moveKeys([
+                RedisKeys.scheduled(queue), RedisKeys.pending(queue), RedisKeys.completed(queue),
+            ])
+
+            let forward = await #expect(throws: AsynqError.self) {
+                try await RedisClient.withClusterRetryTimeout(.zero) {
+                    try await broker.forward(
+                        from: RedisKeys.scheduled(queue), queue: queue, now: Date().addingTimeInterval(5))
+                }
+            }
+            #expect(forward?.isClusterRetryLater == true)
+            let janitor = await #expect(throws: AsynqError.self) {
+                try await RedisClient.withClusterRetryTimeout(.zero) {
+                    try await broker.deleteExpiredCompleted(
+                        queue: queue, now: Date().addingTimeInterval(10 * 86_400), batchSize: 10)
+                }
+            }
+            #expect(janitor?.isClusterRetryLater == true)
+            // Nothing was written on the importing node: the migration completes.
+            try await migration.finish()
+
+            #expect(
+                try await broker.forward(
+                    from: RedisKeys.scheduled(queue), queue: queue, now: Date().addingTimeInterval(5)) == 1)
+            let message = try #require(try await redis.hgetBuffer(RedisKeys.taskKey(queue, "due"), "msg"))
+            #expect(try TaskMessage.decode(message.readableBytesView).type == "due")
+            #expect(try await redis.hget(RedisKeys.taskKey(queue, "due"), "state") == "pending")
+            #expect(
+                try await broker.deleteExpiredCompleted(
+                    queue: queue, now: Date().addingTimeInterval(10 * 86_400), batchSize: 10) == 1)
+            #expect(try await redis.exists(RedisKeys.taskKey(queue, "waiting")) == 0)
+            #expect(try await redis.lrange(RedisKeys.pending(queue), 0, -1) == ["due", "waiting-2"])
         }
     }
 

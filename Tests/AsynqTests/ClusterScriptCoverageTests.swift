@@ -218,7 +218,7 @@ struct ClusterScriptCoverageTests {
 
     /// The scripts no public API runs (Go-compatible variants kept for completeness): the
     /// single and batched dequeue, enqueue without notification, forward without notification,
-    /// requeue, and the x/rate semaphore.
+    /// requeue, and the x/rate semaphore; and the janitor's, which only runs for expired tasks.
     private static func directCalls(_ queue: String, broker: RedisBroker, inspector: AsynqInspector) async throws {
         let now = Date()
         let seconds = Int(now.timeIntervalSince1970)
@@ -282,6 +282,10 @@ struct ClusterScriptCoverageTests {
                 arguments: [2, seconds, seconds + 60, first.id]))
         #expect(token.int == 1)
         #expect(try await inspector.deleteAll(queue: queue, state: .pending) == 3)
+        // The janitor's script, for the two completed tasks (retention 60 s), a little early.
+        #expect(
+            try await broker.deleteExpiredCompleted(queue: queue, now: now.addingTimeInterval(120), batchSize: 10) == 2)
+        #expect(try await inspector.queueInfo(queue).completed == 0)
     }
 
     /// Every single-task and bulk operation of the inspector.
