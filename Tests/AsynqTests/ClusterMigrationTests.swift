@@ -35,13 +35,13 @@ struct ClusterQueue: Sendable {
 @Suite("High availability: Redis Cluster slot migration under load", .timeLimit(.minutes(3)))
 struct ClusterMigrationTests {
     /// Ten queues spread over the three masters, processed by one server with weighted queues
-    /// while two clients enqueue; meanwhile the slot of the busiest queue (with a backlog) is
-    /// moved to another master the way `redis-cli --cluster reshard` does it: `SETSLOT
-    /// IMPORTING`/`MIGRATING`, `MIGRATE … KEYS` in batches of 20 from `GETKEYSINSLOT`, `SETSLOT
-    /// NODE` on every master. During the move the queue's commands get `ASK` (followed with
-    /// `ASKING`) and its multi-key scripts `TRYAGAIN` (retried); afterwards `MOVED`. Every task
-    /// enqueued is processed exactly once and the final counts in Redis are right. Prints the
-    /// figures (`[ha-cluster-migration]`).
+    /// while two clients enqueue; meanwhile the slot of the busiest queue (with a backlog, and
+    /// scheduled tasks coming due) is moved to another master the way `redis-cli --cluster
+    /// reshard` does it: `SETSLOT IMPORTING`/`MIGRATING`, `MIGRATE … KEYS` in batches of 20 from
+    /// `GETKEYSINSLOT`, `SETSLOT NODE` on every master. During the move the queue's commands get
+    /// `ASK` (followed with `ASKING`) and its multi-key scripts `TRYAGAIN` (retried), while the
+    /// other queues go on; afterwards `MOVED`. Every task enqueued is processed exactly once and
+    /// the final counts in Redis are right. Prints the figures (`[ha-cluster-migration]`).
     @Test func busyQueueSlotMovesWhileTasksFlow() async throws {
         try await withRedisCluster(.init(replicasPerMaster: 0)) { cluster in
             let topology = try await cluster.topology()
@@ -174,7 +174,7 @@ struct ClusterMigrationTests {
             print(
                 """
                 [ha-cluster-migration] \(state.acknowledged.count) tasks over \(queues.count) queues \
-                (\(expectedPerQueue[busy.name] ?? 0) in the moved queue, \(backlog) of them a backlog) processed in \
+                (\(expectedPerQueue[busy.name] ?? 0) in the moved queue: a backlog of \(backlog), 400 scheduled) processed in \
                 \(migration.duration.haMilliseconds) ms, each exactly once; slot \(busy.slot) moved in \
                 \(migration.migration.haMilliseconds) ms (\(migration.movedKeys) keys in \(migration.batches) batches, \
                 \(migration.othersDuringMigration) tasks of the other queues processed meanwhile); \

@@ -96,8 +96,9 @@ struct SentinelFailoverTests {
                     return state.processedCount >= 300 && !state.ticks.isEmpty
                 }
 
-                let killedAt = clock.now
                 let oldMaster = try await group.killMaster()
+                // The old master has exited: whatever is acknowledged from now on was written elsewhere.
+                let killedAt = clock.now
                 let newMaster = try await group.waitForFailover(from: oldMaster, timeout: .seconds(30))
                 let promotedAt = clock.now
                 #expect(newMaster != oldMaster)
@@ -187,6 +188,7 @@ struct SentinelFailoverTests {
                     }.count,
                     duplicates: duplicates.count,
                     processed: state.processedCount,
+                    processedUnacknowledged: state.processed.keys.filter { state.acknowledged[$0] == nil }.count,
                     ticksAfterPromotion: state.ticks.filter { $0 > promotedAt }.count,
                     inspectorSuccesses: state.inspectorSuccesses.count,
                     inspectorFailures: state.inspectorFailures
@@ -218,6 +220,8 @@ struct SentinelFailoverTests {
         var duplicatesFirstProcessedBeforePromotion: Int
         var duplicates: Int
         var processed: Int
+        /// Failed enqueues (the connection died after the command was sent) that did run.
+        var processedUnacknowledged: Int
         var ticksAfterPromotion: Int
         var inspectorSuccesses: Int
         var inspectorFailures: Int
@@ -228,7 +232,7 @@ struct SentinelFailoverTests {
             \(promotionToResumption.haMilliseconds) ms, kill -> first task processed \
             \((killToPromotion + promotionToResumption).haMilliseconds) ms; enqueues acknowledged \(acknowledged) \
             (\(acknowledgedBeforeKill) before the kill, \(acknowledgedAfterPromotion) after the promotion), failed \
-            \(enqueueFailures); acknowledged but lost \(lost.count); stranded in active \(stranded.count); \
+            \(enqueueFailures) (of which processed all the same \(processedUnacknowledged)); acknowledged but lost \(lost.count); stranded in active \(stranded.count); \
             processed \(processed), twice \(duplicates); scheduler ticks after the promotion \(ticksAfterPromotion); \
             inspector polls ok \(inspectorSuccesses), failed \(inspectorFailures)
             """
