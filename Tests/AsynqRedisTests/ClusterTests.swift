@@ -261,6 +261,41 @@ struct ClusterTests {
         }
     }
 
+    /// A multi-key command whose keys a migration has split between the two nodes gets
+    /// `TRYAGAIN` (from whichever node is asked): the client retries it, with backoff, until the
+    /// slot settles, and then follows `MOVED`. With no retry time it fails at once.
+    @Test func tryAgainIsRetriedUntilTheSlotSettles() async throws {
+        try await withRedisCluster(.init(replicasPerMaster: 0)) { cluster in
+            let redis = try RedisClient(options: cluster.connectionOptions())
+            defer { Task { await redis.close() } }
+            try await redis.set("{try}:a", "1")
+            try await redis.set("{try}:b", "2")
+            let slot = RedisClient.clusterSlot(forKey: "try")
+            let source = try await cluster.owner(ofSlot: slot)
+            let masters = try await cluster.masters()
+            let target = try #require(masters.first { $0 !== source })
+            let migration = try await cluster.beginSlotMigration(slot, to: target)
+            try await migration.moveKeys(["{try}:a"])
+
+            let refused = await #expect(throws: RedisClientError.self) {
+                try await RedisClient.withClusterRetryTimeout(.zero) {
+                    try await redis.mget(["{try}:a", "{try}:b"])
+                }
+            }
+            #expect(refused?.serverErrorPrefix == "TRYAGAIN")
+
+            async let values = redis.mget(["{try}:a", "{try}:b"])
+            try await eventually("the client retrying after TRYAGAIN") {
+                redis.clusterRedirectionCounts.tryAgain >= 3
+            }
+            try await migration.finish()
+            #expect(try await values == ["1", "2"])
+            let counts = redis.clusterRedirectionCounts
+            #expect(counts.moved >= 1)
+            #expect(counts.clusterDown == 0)
+        }
+    }
+
     /// A master crashes; its replica is promoted by the cluster (cluster-node-timeout 2 s). The
     /// same client finds the new master by refreshing its slot map after connection failures.
     @Test func writesResumeAfterAClusterFailover() async throws {

@@ -311,17 +311,37 @@ package final class RedisBroker: Sendable {
     }
 
     /// Op 2.7: moves up to 100 due tasks of `scheduled` or `retry` to pending (or their group).
-    /// Returns how many moved.
+    /// Returns how many moved. The due IDs and their groups are read first, so that the script
+    /// can declare every key it touches (see ``BrokerScripts/forwardNotify``).
     package func forward(from source: String, queue: String, now: Date) async throws(AsynqError) -> Int {
-        let call = RedisScriptCall(
-            BrokerScripts.forwardNotify,
-            keys: [source, RedisKeys.pending(queue)],
-            arguments: [
-                Int(now.unixSeconds), RedisKeys.taskKeyPrefix(queue), Int(now.unixNanoseconds),
-                RedisKeys.groupKeyPrefix(queue), RedisKeys.notifyChannel(queue),
-            ]
-        )
-        return try await run(call).int ?? 0
+        let ids: [String]
+        var groups: [String] = []
+        do {
+            ids = try await redis.send(
+                RedisCommand("ZRANGEBYSCORE", source, "-inf", Int(now.unixSeconds), "LIMIT", 0, 100)
+            ).decode()
+            guard !ids.isEmpty else { return 0 }
+            let replies = try await redis.pipeline(
+                ids.map { RedisCommand("HGET", RedisKeys.taskKey(queue, $0), "group") })
+            for reply in replies { groups.append(try reply.get().string ?? "") }
+        } catch {
+            throw Self.map(error)
+        }
+        var keys = [source, RedisKeys.pending(queue)] + ids.map { RedisKeys.taskKey(queue, $0) }
+        var groupKeys: [String] = []
+        for group in groups where !group.isEmpty && !groupKeys.contains(RedisKeys.group(queue, group)) {
+            groupKeys.append(RedisKeys.group(queue, group))
+        }
+        keys += groupKeys
+        var arguments: [any RESPArgument] = [
+            Int(now.unixSeconds), Int(now.unixNanoseconds), RedisKeys.notifyChannel(queue),
+            RedisKeys.groupKeyPrefix(queue),
+        ]
+        for (id, group) in zip(ids, groups) {
+            arguments.append(id)
+            arguments.append(group)
+        }
+        return try await run(RedisScriptCall(BrokerScripts.forwardNotify, keys: keys, arguments: arguments)).int ?? 0
     }
 
     /// Op 2.8: extends the leases of these active tasks to `expiry` (`ZADD XX`).
@@ -351,13 +371,26 @@ package final class RedisBroker: Sendable {
         }
     }
 
-    /// Op 2.10: deletes up to `batchSize` completed tasks whose retention ended; returns how many.
+    /// Op 2.10: deletes up to `batchSize` completed tasks whose retention ended; returns how
+    /// many. The due IDs are read first, so that the script can declare the task hashes.
     package func deleteExpiredCompleted(queue: String, now: Date, batchSize: Int) async throws(AsynqError) -> Int {
-        try await run(
+        let ids: [String]
+        do {
+            ids = try await redis.send(
+                RedisCommand(
+                    "ZRANGEBYSCORE", RedisKeys.completed(queue), "-inf", Int(now.unixSeconds), "LIMIT", 0, batchSize)
+            ).decode()
+        } catch {
+            throw Self.map(error)
+        }
+        guard !ids.isEmpty else { return 0 }
+        var arguments: [any RESPArgument] = [Int(now.unixSeconds)]
+        arguments += ids.map { $0 as any RESPArgument }
+        return try await run(
             RedisScriptCall(
                 BrokerScripts.deleteExpiredCompleted,
-                keys: [RedisKeys.completed(queue)],
-                arguments: [Int(now.unixSeconds), RedisKeys.taskKeyPrefix(queue), batchSize]
+                keys: [RedisKeys.completed(queue)] + ids.map { RedisKeys.taskKey(queue, $0) },
+                arguments: arguments
             )
         ).int ?? 0
     }

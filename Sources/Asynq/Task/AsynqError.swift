@@ -1,3 +1,5 @@
+import AsynqRedis
+
 /// Errors of the queue layer. `code` says what kind; `message` is the text Go asynq uses where
 /// it has one (so logs and stored error messages read the same).
 public struct AsynqError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -73,6 +75,18 @@ public struct AsynqError: Error, Hashable, Sendable, CustomStringConvertible {
 
     package static func invalid(_ message: String) -> AsynqError {
         AsynqError(.invalidArgument, message)
+    }
+
+    /// Whether this wraps an error reply of Redis (as opposed to a connection failure).
+    package var isRedisServerError: Bool {
+        (underlying as? RedisClientError)?.code == .serverError
+    }
+
+    /// Whether this wraps a Redis Cluster `TRYAGAIN` or `CLUSTERDOWN` reply: the command did not
+    /// run and may succeed later (a slot migration or a failover is under way).
+    package var isClusterRetryLater: Bool {
+        guard let prefix = (underlying as? RedisClientError)?.serverErrorPrefix else { return false }
+        return prefix == "TRYAGAIN" || prefix == "CLUSTERDOWN"
     }
 
     static func redis(_ error: any Error) -> AsynqError {

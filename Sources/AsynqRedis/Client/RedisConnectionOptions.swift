@@ -147,9 +147,14 @@ public struct RedisConnectionOptions: Sendable {
     /// First and longest wait between reconnection attempts (with jitter).
     public var reconnectBackoff: (initial: Duration, maximum: Duration)
     public var decoderLimits: RESPDecoderLimits
-    /// Redis Cluster: how many `MOVED`/`ASK`/`TRYAGAIN` redirections one command may follow
-    /// before its last error is thrown (Go's `RedisClusterClientOpt.MaxRedirects`).
+    /// Redis Cluster: how many `MOVED`/`ASK` redirections (and unreachable nodes) one command
+    /// may follow before its last error is thrown (Go's `RedisClusterClientOpt.MaxRedirects`).
     public var maxRedirects: Int = 8
+    /// Redis Cluster: how long a command refused with `TRYAGAIN` (during a slot migration, the
+    /// keys of a multi-key command or script are split between the two nodes) or `CLUSTERDOWN`
+    /// (during a failover) is retried, with backoff from 10 ms to 250 ms, before the error is
+    /// thrown. Such a command did not run, so retrying it is always safe.
+    public var clusterRetryTimeout: Duration = .seconds(10)
 
     public init(
         topology: Topology,

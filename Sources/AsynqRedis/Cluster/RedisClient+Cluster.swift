@@ -31,6 +31,45 @@ extension RedisClient {
     }
 }
 
+/// What a Redis Cluster client met while routing commands, counted since it was created: a
+/// way to see slot migrations and failovers at work (and to test them).
+public struct RedisClusterRedirectionCounts: Sendable, Hashable {
+    /// `MOVED` replies (the slot has a new owner; the map is refreshed).
+    public var moved = 0
+    /// `ASK` replies (the key is being migrated; the command is sent to the target with `ASKING`).
+    public var ask = 0
+    /// `TRYAGAIN` replies (a multi-key command whose keys are split by a migration; retried).
+    public var tryAgain = 0
+    /// `CLUSTERDOWN` replies (retried after refreshing the map).
+    public var clusterDown = 0
+    /// Nodes that could not be reached with nothing sent (retried after refreshing the map).
+    public var unreachable = 0
+
+    public init() {}
+}
+
+extension RedisClient {
+    /// Set by ``withClusterRetryTimeout(_:_:)``.
+    @TaskLocal static var clusterRetryTimeoutOverride: Duration?
+
+    /// Runs `body` with another `clusterRetryTimeout` for the cluster commands it sends (and
+    /// those of its child tasks): how long `TRYAGAIN`/`CLUSTERDOWN` replies are retried. A caller
+    /// that has other work to do meanwhile — a worker with other queues to serve while one
+    /// queue's slot is being migrated — passes a short one and comes back later.
+    public static func withClusterRetryTimeout<T: Sendable>(
+        _ timeout: Duration,
+        _ body: () async throws -> T
+    ) async rethrows -> T {
+        try await $clusterRetryTimeoutOverride.withValue(timeout, operation: body)
+    }
+
+    /// The redirections this client followed so far; all zero unless it is a cluster client.
+    public var clusterRedirectionCounts: RedisClusterRedirectionCounts {
+        guard case .cluster(let router) = backend else { return RedisClusterRedirectionCounts() }
+        return router.redirectionCounts
+    }
+}
+
 extension RedisClient {
     /// `scanKeys` for a cluster client: every master is scanned.
     func clusterScanKeys(match: String?, count: Int, type: String?) async throws -> [String]? {

@@ -12,9 +12,12 @@ import Synchronization
 ///   `FLUSHDB`, `SCRIPT LOAD`, `KEYS`, `DBSIZE`… go to every master and their replies are combined.
 /// - **Redirections**, at most `maxRedirects` per command: `MOVED` patches the slot at once,
 ///   refreshes the whole map (one refresh at a time, shared by every caller that needs it) and
-///   retries on the new owner; `ASK` sends `ASKING` and the command together on the target, once;
-///   `TRYAGAIN` and `CLUSTERDOWN` are retried after a short pause; a node that cannot be reached
-///   (nothing was sent) triggers a refresh and a retry.
+///   retries on the new owner; `ASK` sends `ASKING` and the command together on the target; a
+///   node that cannot be reached (nothing was sent) triggers a refresh and a retry.
+/// - **Retries**: `TRYAGAIN` (a multi-key command or script whose keys are split between the two
+///   nodes of a slot migration) and `CLUSTERDOWN` are retried with backoff (10 ms doubling to
+///   250 ms) for up to `clusterRetryTimeout`; a `TRYAGAIN` from the target of an `ASK` is retried
+///   on that target, with `ASKING` again. Nothing ran in either case.
 /// - **Pipelines** are split per node and sent concurrently; results come back in the caller's
 ///   order, and redirected commands are resent per command.
 /// - **Transactions** must have all their keys in one slot.
@@ -40,6 +43,7 @@ final class RedisClusterRouter: Sendable {
         var lastRefreshError: RedisClientError?
         var nextAnyNode = 0
         var subscriptionFailures = 0
+        var counts = RedisClusterRedirectionCounts()
     }
 
     private let state = Mutex(State())
@@ -309,13 +313,77 @@ final class RedisClusterRouter: Sendable {
     private enum Redirect {
         case moved(slot: Int, to: RedisServerAddress)
         case ask(to: RedisServerAddress)
-        /// Retry after a short pause (`TRYAGAIN`, `CLUSTERDOWN`): the cluster is changing.
-        case later
+        /// Retry after a pause (`TRYAGAIN`, `CLUSTERDOWN`): the cluster is changing. With
+        /// `refresh`, the slot map is fetched again first (`CLUSTERDOWN`: a failover).
+        case later(refresh: Bool)
         /// The node could not be reached and the command was not sent: refresh and retry.
         case unreachable
+
+        var isLater: Bool {
+            if case .later = self { return true }
+            return false
+        }
+    }
+
+    /// How many redirections one command has followed, and how long it has been retried after
+    /// `TRYAGAIN`/`CLUSTERDOWN`: the two limits of `maxRedirects` and `clusterRetryTimeout`.
+    private struct RetryBudget {
+        let maxRedirects: Int
+        let timeout: Duration
+        private(set) var redirections = 0
+        private(set) var laterRetries = 0
+        private var laterDeadline: ContinuousClock.Instant?
+
+        init(maxRedirects: Int, timeout: Duration) {
+            self.maxRedirects = maxRedirects
+            self.timeout = timeout
+        }
+
+        /// Counts one retry (after `TRYAGAIN`/`CLUSTERDOWN` when `later`, else after a
+        /// redirection) and says whether it may be made.
+        mutating func allowsRetry(later: Bool, now: ContinuousClock.Instant) -> Bool {
+            if later {
+                laterRetries += 1
+                let deadline = laterDeadline ?? now + timeout
+                laterDeadline = deadline
+                return now < deadline
+            }
+            redirections += 1
+            return redirections <= maxRedirects
+        }
+
+        /// The pause before the next retry after `TRYAGAIN`/`CLUSTERDOWN`: 10 ms doubling to 250 ms.
+        var laterPause: Duration {
+            let exponent = min(max(laterRetries - 1, 0), 5)
+            return min(.milliseconds(10 * (1 << exponent)), .milliseconds(250))
+        }
+    }
+
+    /// How long `TRYAGAIN`/`CLUSTERDOWN` are retried for the current task.
+    private var retryTimeout: Duration {
+        RedisClient.clusterRetryTimeoutOverride ?? options.clusterRetryTimeout
     }
 
     private func redirect(for error: RedisClientError, from address: RedisServerAddress) -> Redirect? {
+        let redirect = classify(error, from: address)
+        if let redirect {
+            state.withLock { state in
+                switch redirect {
+                case .moved: state.counts.moved += 1
+                case .ask: state.counts.ask += 1
+                case .later(refresh: false): state.counts.tryAgain += 1
+                case .later(refresh: true): state.counts.clusterDown += 1
+                case .unreachable: state.counts.unreachable += 1
+                }
+            }
+        }
+        return redirect
+    }
+
+    /// Redirections, retries and failures since the client was created.
+    var redirectionCounts: RedisClusterRedirectionCounts { state.withLock { $0.counts } }
+
+    private func classify(_ error: RedisClientError, from address: RedisServerAddress) -> Redirect? {
         if error.wasNotSent || error.code == .connectionFailed { return .unreachable }
         if error.code == .poolClosed {
             // The node's pool was dropped by a map refresh while this command waited for it.
@@ -337,34 +405,49 @@ final class RedisClusterRouter: Sendable {
                 return nil
             }
             return prefix == "MOVED" ? .moved(slot: slot, to: target) : .ask(to: target)
-        case "TRYAGAIN", "CLUSTERDOWN":
-            return .later
+        case "TRYAGAIN":
+            return .later(refresh: false)
+        case "CLUSTERDOWN":
+            return .later(refresh: true)
         default:
             return nil
         }
     }
 
     /// Acts on a redirection before the retry: patch and refresh, or pause.
-    private func prepareRetry(after redirect: Redirect, issuedAt: ContinuousClock.Instant) async throws {
+    private func prepareRetry(
+        after redirect: Redirect, issuedAt: ContinuousClock.Instant, budget: RetryBudget
+    ) async throws {
         switch redirect {
         case .moved(let slot, let address):
             patch(slot: slot, to: address)
             try? await refresh(notStartedSince: issuedAt)
         case .ask:
             break
-        case .later:
-            try await pause()
-            try? await refresh(notStartedSince: issuedAt)
+        case .later(let refresh):
+            try await pause(budget.laterPause)
+            if refresh { try? await self.refresh(notStartedSince: issuedAt) }
         case .unreachable:
             try? await refresh(notStartedSince: issuedAt)
         }
     }
 
-    private func pause() async throws {
+    private func pause(_ duration: Duration) async throws {
         do {
-            try await Task.sleep(for: .milliseconds(25))
+            try await Task.sleep(for: duration)
         } catch {
             throw RedisClientError(.cancelled, "the request was cancelled")
+        }
+    }
+
+    /// Where to send a command again after `redirect`: the `ASK` target, or (for `TRYAGAIN` after
+    /// an `ASK`) the same target again, since the slot is still being imported there; nil for
+    /// the slot's owner in the map.
+    private static func askTarget(after redirect: Redirect, previous: RedisServerAddress?) -> RedisServerAddress? {
+        switch redirect {
+        case .ask(let target): target
+        case .later: previous
+        case .moved, .unreachable: nil
         }
     }
 
@@ -376,8 +459,8 @@ final class RedisClusterRouter: Sendable {
             return try await broadcast(command, combination: combination)
         }
         var askTarget: RedisServerAddress?
-        var lastError: RedisClientError?
-        for _ in 0...maxRedirects {
+        var budget = RetryBudget(maxRedirects: maxRedirects, timeout: retryTimeout)
+        while true {
             let asking = askTarget != nil
             let address: RedisServerAddress
             if let askTarget {
@@ -385,18 +468,17 @@ final class RedisClusterRouter: Sendable {
             } else {
                 address = try await self.address(for: routing)
             }
-            askTarget = nil
             let issued = clock.now
             do {
                 return try await execute(command, on: try pool(for: address), asking: asking)
             } catch let error as RedisClientError {
-                guard let redirect = redirect(for: error, from: address) else { throw error }
-                lastError = error
-                if case .ask(let target) = redirect { askTarget = target }
-                try await prepareRetry(after: redirect, issuedAt: issued)
+                guard let redirect = redirect(for: error, from: address),
+                    budget.allowsRetry(later: redirect.isLater, now: clock.now)
+                else { throw error }
+                askTarget = Self.askTarget(after: redirect, previous: askTarget)
+                try await prepareRetry(after: redirect, issuedAt: issued, budget: budget)
             }
         }
-        throw lastError ?? RedisClientError(.connectionFailed, "too many cluster redirections")
     }
 
     private func execute(_ command: RedisCommand, on pool: RedisConnectionPool, asking: Bool) async throws -> RESPToken
@@ -502,9 +584,8 @@ final class RedisClusterRouter: Sendable {
     ) async throws {
         var pending = indices.map { PipelineEntry(index: $0, askTarget: nil) }
         var lastErrors: [Int: RedisClientError] = [:]
-        var round = 0
-        while !pending.isEmpty && round <= maxRedirects {
-            round += 1
+        var budget = RetryBudget(maxRedirects: maxRedirects, timeout: retryTimeout)
+        while !pending.isEmpty {
             // Group by node, keeping the callers' order within each node.
             var order: [RedisServerAddress] = []
             var groups: [RedisServerAddress: [PipelineEntry]] = [:]
@@ -571,8 +652,7 @@ final class RedisClusterRouter: Sendable {
                             redirects.append(redirect)
                             lastErrors[entry.index] = error
                             if case .moved(let slot, let target) = redirect { patch(slot: slot, to: target) }
-                            let askTarget: RedisServerAddress? =
-                                if case .ask(let target) = redirect { target } else { nil }
+                            let askTarget = Self.askTarget(after: redirect, previous: entry.askTarget)
                             pending.append(PipelineEntry(index: entry.index, askTarget: askTarget))
                         } else {
                             results[entry.index] = reply
@@ -584,11 +664,20 @@ final class RedisClusterRouter: Sendable {
             }
             if pending.isEmpty { break }
             pending.sort { $0.index < $1.index }
-            // One refresh (and at most one pause) per round, whatever the number of redirections.
-            if redirects.contains(where: { if case .later = $0 { true } else { false } }) { try await pause() }
-            if redirects.contains(where: { if case .ask = $0 { false } else { true } }) {
-                try? await refresh(notStartedSince: issued)
+            // One retry of the budget, one refresh and at most one pause per round, whatever
+            // the number of redirections.
+            let now = clock.now
+            let later = redirects.contains { $0.isLater }
+            if later && !budget.allowsRetry(later: true, now: now) { break }
+            if redirects.contains(where: { !$0.isLater }) && !budget.allowsRetry(later: false, now: now) { break }
+            if later { try await pause(budget.laterPause) }
+            let needsRefresh = redirects.contains { redirect in
+                switch redirect {
+                case .ask, .later(refresh: false): false
+                case .moved, .unreachable, .later(refresh: true): true
+                }
             }
+            if needsRefresh { try? await refresh(notStartedSince: issued) }
         }
         for entry in pending {
             results[entry.index] = .failure(
@@ -622,8 +711,8 @@ final class RedisClusterRouter: Sendable {
         }
         let routing: ClusterRouting = slots.first.map { .slot($0) } ?? .anyNode
         var askTarget: RedisServerAddress?
-        var lastError: RedisClientError?
-        for _ in 0...maxRedirects {
+        var budget = RetryBudget(maxRedirects: maxRedirects, timeout: retryTimeout)
+        while true {
             let asking = askTarget != nil
             let address: RedisServerAddress
             if let askTarget {
@@ -631,7 +720,6 @@ final class RedisClusterRouter: Sendable {
             } else {
                 address = try await self.address(for: routing)
             }
-            askTarget = nil
             var batch = asking ? [RedisCommand("ASKING")] : []
             batch += [RedisCommand("MULTI")] + commands + [RedisCommand("EXEC")]
             let issued = clock.now
@@ -639,30 +727,32 @@ final class RedisClusterRouter: Sendable {
             do {
                 results = try await pool(for: address).sharedConnection().pipeline(batch)
             } catch let error as RedisClientError {
-                guard let redirect = redirect(for: error, from: address), case .unreachable = redirect else {
+                guard let redirect = redirect(for: error, from: address), case .unreachable = redirect,
+                    budget.allowsRetry(later: false, now: clock.now)
+                else {
                     throw error
                 }
-                lastError = error
-                try await prepareRetry(after: redirect, issuedAt: issued)
+                askTarget = nil
+                try await prepareRetry(after: redirect, issuedAt: issued, budget: budget)
                 continue
             }
             let transaction = results.dropFirst(asking ? 1 : 0)
-            // A redirection of a queued command aborts the transaction (EXECABORT): nothing ran.
-            let redirected = transaction.dropFirst().dropLast().lazy.compactMap {
+            // A redirection of a queued command, or of EXEC itself (the keys are checked again
+            // then), aborts the transaction: nothing ran.
+            let redirected = transaction.dropFirst().lazy.compactMap {
                 result -> (Redirect, RedisClientError)? in
                 guard case .failure(let error) = result, let redirect = self.redirect(for: error, from: address)
                 else { return nil }
                 return (redirect, error)
             }.first
             if let (redirect, error) = redirected {
-                lastError = error
-                if case .ask(let target) = redirect { askTarget = target }
-                try await prepareRetry(after: redirect, issuedAt: issued)
+                guard budget.allowsRetry(later: redirect.isLater, now: clock.now) else { throw error }
+                askTarget = Self.askTarget(after: redirect, previous: askTarget)
+                try await prepareRetry(after: redirect, issuedAt: issued, budget: budget)
                 continue
             }
             return try RedisClient.transactionResults(Array(transaction))
         }
-        throw lastError ?? RedisClientError(.connectionFailed, "too many cluster redirections")
     }
 
     // MARK: Keys on every master

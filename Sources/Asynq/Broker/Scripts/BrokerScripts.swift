@@ -25,8 +25,8 @@ package import AsynqRedis
 package enum BrokerScripts {}
 
 extension BrokerScripts {
-    /// Every script, by constant name — used to preload them (`SCRIPT LOAD`)
-    /// before pipelining `EVALSHA` calls (batch enqueue, batched acks).
+    /// Every script, by constant name (the tests check that none is missing, and run each of
+    /// them on Redis Cluster).
     package static let all: [String: RedisScript] = [
         // Client writes (1.x)
         "enqueue": enqueue,
@@ -40,6 +40,7 @@ extension BrokerScripts {
         // Worker (2.x)
         "dequeue": dequeue,
         "dequeueBatch": dequeueBatch,
+        "dequeueBatchWithIDs": dequeueBatchWithIDs,
         "done": done,
         "doneUnique": doneUnique,
         "markComplete": markComplete,
@@ -59,6 +60,8 @@ extension BrokerScripts {
         "clearServerState": clearServerState,
         "writeSchedulerEntries": writeSchedulerEntries,
         "recordSchedulerEnqueueEvent": recordSchedulerEnqueueEvent,
+        "claimSchedulerOccurrence": claimSchedulerOccurrence,
+        "schedulerLastOccurrence": schedulerLastOccurrence,
         // Inspector reads (3.x)
         "currentStats": currentStats,
         "memoryUsage": memoryUsage,

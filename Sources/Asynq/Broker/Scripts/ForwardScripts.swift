@@ -35,38 +35,53 @@ extension BrokerScripts {
         return #ids
         """#)
 
-    /// operations.md **2.7** plus a wake-up signal: same effects and result as
-    /// ``forward``, then `PUBLISH <channel> <number moved to pending>` when one of
-    /// its pushes found `pending` empty.
+    /// operations.md **2.7** plus a wake-up signal, with **every key declared**: the effects
+    /// and result of ``forward`` for the due tasks the caller read beforehand (`ZRANGEBYSCORE
+    /// <source> -inf <now> LIMIT 0 100`, then `HGET <task> group` of each), plus `PUBLISH
+    /// <channel> <number moved to pending>` when one of its pushes found `pending` empty.
     ///
-    /// - KEYS: 1 source zset, 2 `asynq:{q}:pending`
-    /// - ARGV: 1 now (Unix s), 2 `asynq:{q}:t:`, 3 now (Unix ns), 4 `asynq:{q}:g:`,
-    ///   5 channel `asynq:{q}:notify`
-    /// - Returns: the number of tasks moved (0 … 100).
+    /// Every task hash and group zset touched is in `KEYS`, so that during a Redis Cluster slot
+    /// migration Redis itself refuses the call (`ASK`, `TRYAGAIN`) unless all of them are on the
+    /// node that runs it. Built from a prefix instead, a task hash not migrated yet would be
+    /// recreated empty on the importing node (its ID pushed to `pending` without a message, the
+    /// real hash then refused by `MIGRATE` with `BUSYKEY`). A task no longer due (moved by another
+    /// server meanwhile) or whose `group` differs from the one read is left alone.
+    ///
+    /// - KEYS: 1 source zset (`asynq:{q}:scheduled` or `asynq:{q}:retry`), 2 `asynq:{q}:pending`,
+    ///   then `asynq:{q}:t:<id>` of each task in ARGV order, then the distinct group zsets
+    ///   `asynq:{q}:g:<group>` of those tasks
+    /// - ARGV: 1 now (Unix s), 2 now (Unix ns), 3 channel `asynq:{q}:notify`, 4 group-key
+    ///   prefix `asynq:{q}:g:`, then per task: ID, group read (`""` for none)
+    /// - Returns: the number of tasks moved (0 … number of tasks given).
     package static let forwardNotify = RedisScript(
         #"""
-        local ids = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, 100)
+        local moved = 0
         local pushed = 0
         local wasEmpty = false
-        for _, id in ipairs(ids) do
-          local taskKey = ARGV[2] .. id
-          local group = redis.call("HGET", taskKey, "group")
-          if group and group ~= "" then
-            redis.call("ZADD", ARGV[4] .. group, ARGV[1], id)
-            redis.call("ZREM", KEYS[1], id)
-            redis.call("HSET", taskKey, "state", "aggregating")
-          else
-            if redis.call("LPUSH", KEYS[2], id) == 1 then
-              wasEmpty = true
+        for i = 5, #ARGV, 2 do
+          local id = ARGV[i]
+          local taskKey = KEYS[3 + (i - 5) / 2]
+          local score = redis.call("ZSCORE", KEYS[1], id)
+          local group = redis.call("HGET", taskKey, "group") or ""
+          if score and tonumber(score) <= tonumber(ARGV[1]) and group == ARGV[i + 1] then
+            if group ~= "" then
+              redis.call("ZADD", ARGV[4] .. group, ARGV[1], id)
+              redis.call("ZREM", KEYS[1], id)
+              redis.call("HSET", taskKey, "state", "aggregating")
+            else
+              if redis.call("LPUSH", KEYS[2], id) == 1 then
+                wasEmpty = true
+              end
+              pushed = pushed + 1
+              redis.call("ZREM", KEYS[1], id)
+              redis.call("HSET", taskKey, "state", "pending", "pending_since", ARGV[2])
             end
-            pushed = pushed + 1
-            redis.call("ZREM", KEYS[1], id)
-            redis.call("HSET", taskKey, "state", "pending", "pending_since", ARGV[3])
+            moved = moved + 1
           end
         end
         if wasEmpty then
-          redis.call("PUBLISH", ARGV[5], pushed)
+          redis.call("PUBLISH", ARGV[3], pushed)
         end
-        return #ids
+        return moved
         """#)
 }

@@ -3,21 +3,28 @@ package import AsynqRedis
 // Janitor: operations.md §2.10.
 
 extension BrokerScripts {
-    /// operations.md **2.10** — delete completed tasks whose retention expired
-    /// (score ≤ now), at most one batch per call. The caller repeats until 0.
+    /// operations.md **2.10** — delete completed tasks whose retention expired, for the IDs
+    /// the caller read beforehand (`ZRANGEBYSCORE <completed> -inf <now> LIMIT 0 <batch>`);
+    /// the caller repeats until 0. An ID no longer due or no longer there is skipped.
     ///
-    /// Task keys are `ARGV[2] .. id` (same `{q}` slot).
+    /// The task hashes are declared in `KEYS`: during a Redis Cluster slot migration Redis
+    /// refuses the call (`ASK`, `TRYAGAIN`) unless they are all on the node that runs it (built
+    /// from a prefix, a hash not migrated yet would be left behind, never deleted).
     ///
-    /// - KEYS: 1 `asynq:{q}:completed`
-    /// - ARGV: 1 now (Unix s), 2 task-key prefix `asynq:{q}:t:`, 3 batch size (default 100)
+    /// - KEYS: 1 `asynq:{q}:completed`, then `asynq:{q}:t:<id>` of each ID in ARGV order
+    /// - ARGV: 1 now (Unix s), then the IDs
     /// - Returns: the number of tasks deleted.
     package static let deleteExpiredCompleted = RedisScript(
         #"""
-        local ids = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, tonumber(ARGV[3]))
-        for _, id in ipairs(ids) do
-          redis.call("DEL", ARGV[2] .. id)
-          redis.call("ZREM", KEYS[1], id)
+        local deleted = 0
+        for i = 2, #ARGV do
+          local score = redis.call("ZSCORE", KEYS[1], ARGV[i])
+          if score and tonumber(score) <= tonumber(ARGV[1]) then
+            redis.call("DEL", KEYS[i])
+            redis.call("ZREM", KEYS[1], ARGV[i])
+            deleted = deleted + 1
+          end
         end
-        return #ids
+        return deleted
         """#)
 }

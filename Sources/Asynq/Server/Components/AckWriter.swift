@@ -7,8 +7,10 @@ import Synchronization
 /// after Redis answered its own script, so an outcome is never reported before it is stored.
 ///
 /// One writer task per server drains the queue; a caller that arrives while a pipeline is in
-/// flight is sent with the next one. The scripts are the single-task scripts of
-/// `operations.md` §2 (no batch script), so every task gets exactly Go's effects.
+/// flight is sent with the next one. In a cluster, a write refused with `TRYAGAIN` (its queue's
+/// slot is half-migrated) is retried on its own, so that it does not hold up the others. The
+/// scripts are the single-task scripts of `operations.md` §2 (no batch script), so every task
+/// gets exactly Go's effects.
 ///
 /// A caller either waits for its result (``submit(_:)``) or hands over a completion
 /// (``submit(_:then:)``) that the writer runs once Redis answered — the processor's hot path,
@@ -116,34 +118,35 @@ final class AckWriter: Sendable {
     }
 
     func run() async {
-        while let batch = await nextBatch() {
-            // Slots freed by this pipeline's outcomes are refilled by a dequeue sent after them
-            // in the same pipeline: Redis runs it after the acknowledgements, exactly where a
-            // worker would dequeue once its acknowledgement returned, one round trip earlier.
-            let freed = batch.reduce(0) { $0 + ($1.freesSlot ? 1 : 0) }
-            let refill = freed > 0 ? refiller.withLock({ $0 })?.refill(slots: freed) : nil
-            var calls = batch.map(\.call)
-            if let refill { calls.append(refill.call) }
-            let results: [Result<RESPToken, AsynqError>]
-            if calls.count == 1, let call = calls.first {
-                do {
-                    results = [.success(try await broker.run(call))]
-                } catch {
-                    results = [.failure(error)]
+        await withDiscardingTaskGroup { retries in
+            while let batch = await nextBatch() {
+                // Slots freed by this pipeline's outcomes are refilled by a dequeue sent after
+                // them in the same pipeline: Redis runs it after the acknowledgements, exactly
+                // where a worker would dequeue once its acknowledgement returned, one round trip
+                // earlier.
+                let freed = batch.reduce(0) { $0 + ($1.freesSlot ? 1 : 0) }
+                let refill = freed > 0 ? refiller.withLock({ $0 })?.refill(slots: freed) : nil
+                var calls = batch.map(\.call)
+                if let refill { calls.append(refill.call) }
+                // A write refused with TRYAGAIN (its queue's slot is being migrated in a cluster)
+                // or CLUSTERDOWN is not waited for here, which would hold up everybody else's:
+                // it is retried on its own, within the cluster retry timeout, while the next
+                // batches go on. A refused refill dequeued nothing.
+                let results = await RedisClient.withClusterRetryTimeout(.zero) { await write(calls) }
+                if let refill {
+                    // Before the completions free the slots, so the new tasks are there to take them.
+                    refill.deliver(results.last ?? .failure(AsynqError(.internal, "no reply")))
                 }
-            } else {
-                do {
-                    results = try await broker.run(pipeline: calls)
-                } catch {
-                    results = Array(repeating: .failure(error), count: calls.count)
+                for (item, result) in zip(batch, results) {
+                    if case .failure(let error) = result, error.isClusterRetryLater {
+                        let broker = self.broker
+                        retries.addTask {
+                            item.receiver.deliver(await Self.runDirectly(item.call, broker: broker))
+                        }
+                    } else {
+                        item.receiver.deliver(result.map { _ in () })
+                    }
                 }
-            }
-            if let refill {
-                // Before the completions free the slots, so the new tasks are there to take them.
-                refill.deliver(results.last ?? .failure(AsynqError(.internal, "no reply")))
-            }
-            for (item, result) in zip(batch, results) {
-                item.receiver.deliver(result.map { _ in () })
             }
         }
         let leftovers = state.withLock { state -> [Item] in
@@ -153,6 +156,22 @@ final class AckWriter: Sendable {
         }
         for item in leftovers {
             item.receiver.deliver(.failure(AsynqError(.cancelled, "the server was cancelled")))
+        }
+    }
+
+    /// Runs `calls` (in one pipeline when there are several).
+    private func write(_ calls: [RedisScriptCall]) async -> [Result<RESPToken, AsynqError>] {
+        if calls.count == 1, let call = calls.first {
+            do {
+                return [.success(try await broker.run(call))]
+            } catch {
+                return [.failure(error)]
+            }
+        }
+        do {
+            return try await broker.run(pipeline: calls)
+        } catch {
+            return Array(repeating: .failure(error), count: calls.count)
         }
     }
 

@@ -107,26 +107,35 @@ final class Processor: AckRefiller {
                 var failure: AsynqError?
                 for queue in selector.order(using: &generator) where fetched.count < free {
                     do {
-                        fetched += try await runtime.broker.dequeueTasks(
-                            keys: keys(for: queue),
-                            count: free - fetched.count,
-                            now: now,
-                            leaseSeconds: runtime.leaseSeconds
-                        )
+                        // No waiting out TRYAGAIN (the queue's slot is being migrated in a
+                        // cluster): the other queues are served meanwhile, this one next time.
+                        fetched += try await RedisClient.withClusterRetryTimeout(.zero) {
+                            try await runtime.broker.dequeueTasks(
+                                keys: keys(for: queue),
+                                count: free - fetched.count,
+                                now: now,
+                                leaseSeconds: runtime.leaseSeconds
+                            )
+                        }
                     } catch {
-                        failure = RedisBroker.map(error)
-                        break
+                        let mapped = RedisBroker.map(error)
+                        failure = mapped
+                        // A refusal by Redis (TRYAGAIN, CLUSTERDOWN, a script error) concerns
+                        // this queue's slot; a connection failure concerns every queue.
+                        if !mapped.isRedisServerError { break }
                     }
                 }
                 for entry in fetched { start(entry, at: now, in: &group) }
                 if let failure {
-                    // Go logs at most one dequeue error per 3 s and retries at once; we also
-                    // back off (50 ms doubling to 1 s) so an unreachable Redis is not hammered.
+                    // Go logs at most one dequeue error per 3 s and retries at once.
                     let clock = ContinuousClock()
                     if lastErrorLog.map({ clock.now - $0 >= .seconds(3) }) ?? true {
                         logger.error("Dequeue error", metadata: [LogKeys.error: "\(failure)"])
                         lastErrorLog = clock.now
                     }
+                }
+                if failure != nil && fetched.isEmpty {
+                    // We also back off (50 ms doubling to 1 s) so an unreachable Redis is not hammered.
                     backoff = min(max(backoff * 2, .milliseconds(50)), .seconds(1))
                     await runtime.wake.wait(timeout: backoff)
                 } else if fetched.isEmpty && handed.isEmpty {
