@@ -2,22 +2,16 @@
 // decoding the replies Redis typically sends back. No server is involved.
 //
 //   cd Benchmarks && swift package benchmark --target RESPBenchmarks
-//
-// Needs `RedisCommand.write(into:)` and `RESPTokenDecoder` (its `init(limits:)` and
-// `decode(buffer:)`) to be `public` in AsynqRedis.
 
 import AsynqRedis
 import Benchmark
+import BenchmarkSupport
 import NIOCore
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.throughput, .wallClock, .cpuTotal, .mallocCountTotal],
-        warmupIterations: 10,
-        scalingFactor: .kilo,
-        maxDuration: .seconds(2),
-        maxIterations: .kilo(100)
-    )
+    // 1000 operations per measured run; wall clock and mallocs, with the tolerances of
+    // `Benchmarks/check` (see AsynqBenchmarkConfiguration).
+    Benchmark.defaultConfiguration = AsynqBenchmarkConfiguration.configuration()
 
     encodeBenchmarks()
     decodeBenchmarks()
@@ -155,6 +149,17 @@ enum Replies {
         }
         return buffer
     }()
+    /// The batched dequeue script's reply for 100 tasks: `id, msg, id, msg, …` (200 bulk strings,
+    /// the messages 200 bytes each).
+    static let dequeueReply100: ByteBuffer = {
+        var buffer = ByteBuffer(string: "*200\r\n")
+        for _ in 0..<100 {
+            buffer.writeString("$36\r\n\(taskID)\r\n$200\r\n")
+            buffer.writeImmutableBuffer(taskMessage)
+            buffer.writeString("\r\n")
+        }
+        return buffer
+    }()
     /// What 16 pipelined `SET`s get back in one read.
     static let sixteenOK: ByteBuffer = {
         var buffer = ByteBuffer()
@@ -195,6 +200,7 @@ func decodeBenchmarks() {
     decoding("bulk 16 KiB", Replies.bulk16K)
     decoding("array of 100 bulk", Replies.array100)
     decoding("map of 6 fields", Replies.map)
+    decoding("dequeue reply of 100 tasks", Replies.dequeueReply100)
 
     decoding("bulk 100 B + read as String", Replies.bulk100) { token in
         token.string?.utf8.count ?? 0
