@@ -35,19 +35,19 @@ let benchmarks: @Sendable () -> Void = {
 
     // Two round trips per batch: the dequeue, then the done calls in one pipeline.
     for batch in [100, 10] {
-        Benchmark("dequeue \(batch) + done pipeline, per task", configuration: configuration()) { benchmark in
+        Benchmark("dequeue_\(batch)_then_done_pipeline_per_task", configuration: configuration()) { benchmark in
             await run(benchmark, batch: batch, refillInAckPipeline: false)
         }
     }
 
     // One round trip per batch in the steady state, as the processor's acknowledgement writer
     // does: the done calls of a batch and the dequeue of the next one share a pipeline.
-    Benchmark("dequeue 100 carried by the done pipeline, per task", configuration: configuration()) { benchmark in
+    Benchmark("dequeue_100_in_done_pipeline_per_task", configuration: configuration()) { benchmark in
         await run(benchmark, batch: 100, refillInAckPipeline: true)
     }
 
     // Go asynq's shape: one dequeue and one done per task, two round trips each.
-    Benchmark("dequeue 1 + done, per task", configuration: configuration()) { benchmark in
+    Benchmark("dequeue_1_then_done_per_task", configuration: configuration()) { benchmark in
         await run(benchmark, batch: 1, refillInAckPipeline: false)
     }
 }

@@ -15,20 +15,20 @@ let benchmarks: @Sendable () -> Void = {
     let plain = RouterSample.makeRouter(middlewares: 0)
     let wrapped = RouterSample.makeRouter(middlewares: 2)
 
-    route("exact match", plain, type: "email:deliver", expecting: "email:deliver")
+    route("exact_match", plain, type: "email:deliver", expecting: "email:deliver")
     // "report:daily" beats "report:"; the ten or so longer patterns are tried before it.
-    route("longest prefix", plain, type: "report:daily:eu", expecting: "report:daily")
+    route("longest_prefix", plain, type: "report:daily:eu", expecting: "report:daily")
     // A 4-byte pattern near the end of the longest-first list: nearly every pattern is tried.
-    route("short prefix (last tried)", plain, type: "sms:reminder:v2", expecting: "sms:")
-    route("no match", plain, type: "unknown:task", expecting: "")
-    route("exact match, 2 middlewares", wrapped, type: "email:deliver", expecting: "email:deliver")
+    route("short_prefix_tried_last", plain, type: "sms:reminder:v2", expecting: "sms:")
+    route("no_match", plain, type: "unknown:task", expecting: "")
+    route("exact_match_2_middlewares", wrapped, type: "email:deliver", expecting: "email:deliver")
 }
 
 /// Benchmarks `router.handler(for:)` for a task of `type`, after checking that `expecting` is the
 /// pattern it matches ("" for none).
 func route(_ name: String, _ router: TaskRouter, type: String, expecting: String) {
     let task = AsynqTask(type: type, payload: RouterSample.payload)
-    Benchmark("route \(name) (20 patterns)") { benchmark in
+    Benchmark("route_\(name)_of_20_patterns") { benchmark in
         let matched = router.handler(for: task).pattern
         guard matched == expecting else {
             benchmark.error("\(type) matched \"\(matched)\", expected \"\(expecting)\"")

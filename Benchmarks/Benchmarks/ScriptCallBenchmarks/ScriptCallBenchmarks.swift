@@ -23,14 +23,14 @@ let benchmarks: @Sendable () -> Void = {
 
     // What `AsynqClient.enqueue` does before sending: a new task ID, options composed, the
     // message built and encoded, the enqueue script call built.
-    Benchmark("enqueue prepare (task ID, options, encode, call)") { benchmark in
+    Benchmark("enqueue_prepare_ID_options_encode_call") { benchmark in
         let task = AsynqTask(type: "email:deliver", payload: CallFixture.jsonPayload)
         for _ in benchmark.scaledIterations {
             blackHole(try fixture.client.prepareEnqueue(task).call)
         }
     }
 
-    Benchmark("enqueue call (message already encoded)") { benchmark in
+    Benchmark("enqueue_call_of_encoded_message") { benchmark in
         let message = fixture.messages[0]
         let encoded = try message.encoded()
         let now = Date()
@@ -41,7 +41,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: Dequeue
 
-    Benchmark("dequeue call (batch of 100)") { benchmark in
+    Benchmark("dequeue_call_batch_100") { benchmark in
         let now = Date()
         for _ in benchmark.scaledIterations {
             blackHole(fixture.broker.dequeueCall(count: 100, now: now))
@@ -50,7 +50,7 @@ let benchmarks: @Sendable () -> Void = {
 
     for batch in [1, 10, 100] {
         let reply = fixture.dequeueReply(batch: batch)
-        Benchmark("dequeue reply to tasks (batch of \(batch)), per task") { benchmark in
+        Benchmark("dequeue_reply_to_tasks_batch_\(batch)_per_task") { benchmark in
             var tasks = 0
             for _ in 0..<(benchmark.scaledIterations.count / batch) {
                 tasks &+= fixture.broker.dequeuedTasks(from: reply).count
@@ -64,7 +64,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // The whole read side of a dequeue: the RESP reply scanned, then its tasks decoded.
     let rawReply = fixture.dequeueReplyBytes(batch: 100)
-    Benchmark("dequeue reply RESP bytes to tasks (batch of 100), per task") { benchmark in
+    Benchmark("dequeue_reply_RESP_bytes_to_tasks_batch_100_per_task") { benchmark in
         var decoder = RESPTokenDecoder()
         var tasks = 0
         for _ in 0..<(benchmark.scaledIterations.count / 100) {
@@ -80,7 +80,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: Acknowledgements
 
-    Benchmark("done call") { benchmark in
+    Benchmark("done_call") { benchmark in
         let message = fixture.messages[0]
         let now = Date()
         for _ in benchmark.scaledIterations {
@@ -89,7 +89,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // The retry call carries the message again, re-encoded with the error and the retry count.
-    Benchmark("retry call (message re-encoded)") { benchmark in
+    Benchmark("retry_call_reencoding_message") { benchmark in
         let message = fixture.messages[0]
         let now = Date()
         let retryAt = now.addingTimeInterval(30)

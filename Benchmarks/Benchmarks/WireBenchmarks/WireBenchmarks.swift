@@ -18,7 +18,7 @@ let benchmarks: @Sendable () -> Void = {
 
     for sample in WireSample.all {
         let message = sample.message
-        Benchmark("encode TaskMessage (\(sample.name))") { benchmark in
+        Benchmark("encode_TaskMessage_\(sample.name)") { benchmark in
             var bytes = 0
             for _ in benchmark.scaledIterations {
                 bytes &+= try message.encoded().count
@@ -29,7 +29,7 @@ let benchmarks: @Sendable () -> Void = {
 
     for sample in WireSample.all {
         let stored = sample.stored
-        Benchmark("decode TaskMessage (\(sample.name))") { benchmark in
+        Benchmark("decode_TaskMessage_\(sample.name)") { benchmark in
             var bytes = 0
             for _ in benchmark.scaledIterations {
                 bytes &+= try BenchmarkTaskMessage.decode(stored.readableBytesView).payloadCount
@@ -65,9 +65,9 @@ struct WireSample: Sendable {
             }
         }
         return [
-            sample("120 B payload", AsynqTask(type: "email:deliver", payload: jsonPayload)),
+            sample("120B_payload", AsynqTask(type: "email:deliver", payload: jsonPayload)),
             sample(
-                "120 B payload, 3 headers, options",
+                "120B_payload_3_headers_options",
                 AsynqTask(
                     type: "email:deliver",
                     payload: jsonPayload,
@@ -80,7 +80,7 @@ struct WireSample: Sendable {
                 [.queue("critical"), .maxRetry(5), .timeout(.seconds(120)), .retention(.seconds(3600))]
             ),
             sample(
-                "16 KiB payload",
+                "16KiB_payload",
                 AsynqTask(type: "report:render", payload: Data(repeating: 0x61, count: 16 * 1024))
             ),
         ]
