@@ -136,6 +136,7 @@ public final class AsynqClient: Sendable {
     }
 
     /// Composes options, builds the message and the script call (`api.md` §3 "Enqueue algorithm").
+    /// Internal rather than private for `prepareEnqueue(_:options:)` (Support/BenchmarkSPI.swift).
     func prepare(_ task: AsynqTask, options: [TaskOption], now: Date) throws -> Prepared {
         guard !task.type.isBlank else {
             throw AsynqError.invalid("task typename cannot be empty")
