@@ -2,7 +2,8 @@
 import PackageDescription
 
 // A separate package so that the main build stays lean (see ../../shared/DESIGN.md §1).
-//   swift package benchmark                              # RESP codec micro-benchmarks (ordo-one/benchmark)
+//   swift package benchmark                              # micro-benchmarks (ordo-one/benchmark); see README.md
+//   ./check                                              # the same, checked against Thresholds/ (non-zero on regression)
 //   swift build -c release --product redis-load          # load generator compared with redis-benchmark
 //   .build/release/redis-load --help
 
@@ -32,22 +33,53 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
-        .executableTarget(
-            name: "RESPBenchmarks",
+        // Shared by the benchmark targets: the metrics and the threshold tolerances.
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [.product(name: "Benchmark", package: "benchmark")],
+            swiftSettings: upcoming
+        ),
+        // A throwaway redis-server (used by redis-load and the end-to-end benchmarks).
+        .target(
+            name: "ThrowawayRedis",
+            dependencies: [.product(name: "AsynqRedis", package: rootPackage)],
+            swiftSettings: upcoming
+        ),
+        benchmarkTarget(
+            "RESPBenchmarks",
             dependencies: [
-                .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "AsynqRedis", package: rootPackage),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ],
-            path: "Benchmarks/RESPBenchmarks",
-            swiftSettings: upcoming,
-            plugins: [
-                .plugin(name: "BenchmarkPlugin", package: "benchmark")
+            ]
+        ),
+        benchmarkTarget(
+            "WireBenchmarks",
+            dependencies: [.product(name: "Asynq", package: rootPackage)]
+        ),
+        benchmarkTarget(
+            "RouterBenchmarks",
+            dependencies: [.product(name: "Asynq", package: rootPackage)]
+        ),
+        benchmarkTarget(
+            "ScriptCallBenchmarks",
+            dependencies: [
+                .product(name: "Asynq", package: rootPackage),
+                .product(name: "AsynqRedis", package: rootPackage),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        benchmarkTarget(
+            "DequeueRedisBenchmarks",
+            dependencies: [
+                "ThrowawayRedis",
+                .product(name: "Asynq", package: rootPackage),
+                .product(name: "AsynqRedis", package: rootPackage),
             ]
         ),
         .executableTarget(
             name: "RedisLoad",
             dependencies: [
+                "ThrowawayRedis",
                 .product(name: "AsynqRedis", package: rootPackage),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -57,3 +89,14 @@ let package = Package(
         ),
     ]
 )
+
+/// A benchmark executable in `Benchmarks/<name>`, run by ordo-one/benchmark's plugin.
+func benchmarkTarget(_ name: String, dependencies: [Target.Dependency]) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: ["BenchmarkSupport", .product(name: "Benchmark", package: "benchmark")] + dependencies,
+        path: "Benchmarks/\(name)",
+        swiftSettings: upcoming,
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    )
+}

@@ -2,22 +2,16 @@
 // decoding the replies Redis typically sends back. No server is involved.
 //
 //   cd Benchmarks && swift package benchmark --target RESPBenchmarks
-//
-// Needs `RedisCommand.write(into:)` and `RESPTokenDecoder` (its `init(limits:)` and
-// `decode(buffer:)`) to be `public` in AsynqRedis.
 
 import AsynqRedis
 import Benchmark
+import BenchmarkSupport
 import NIOCore
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.throughput, .wallClock, .cpuTotal, .mallocCountTotal],
-        warmupIterations: 10,
-        scalingFactor: .kilo,
-        maxDuration: .seconds(2),
-        maxIterations: .kilo(100)
-    )
+    // 1000 operations per measured run; wall clock and mallocs, with the tolerances of
+    // `Benchmarks/check` (see AsynqBenchmarkConfiguration).
+    Benchmark.defaultConfiguration = AsynqBenchmarkConfiguration.configuration()
 
     encodeBenchmarks()
     decodeBenchmarks()
@@ -40,7 +34,7 @@ func encodeBenchmarks() {
     // Each iteration builds one command (allocating its argument buffer, as callers do) and
     // writes it into a reused outbound buffer, the way the channel handler coalesces a flush.
     func encoding(_ name: String, _ make: @escaping @Sendable () -> RedisCommand) {
-        Benchmark("encode \(name)") { benchmark in
+        Benchmark("encode_\(name)") { benchmark in
             var outbound = ByteBufferAllocator().buffer(capacity: 64 * 1024)
             for _ in benchmark.scaledIterations {
                 let command = make()
@@ -52,10 +46,10 @@ func encodeBenchmarks() {
     }
 
     encoding("PING") { RedisCommand("PING") }
-    encoding("SET key 3 B") { RedisCommand("SET", "key:__rand_int__", "xxx") }
-    encoding("GET key") { RedisCommand("GET", "key:__rand_int__") }
+    encoding("SET_key_3B") { RedisCommand("SET", "key:__rand_int__", "xxx") }
+    encoding("GET_key") { RedisCommand("GET", "key:__rand_int__") }
     // asynq enqueue: EVALSHA sha 2 <task key> <pending list> <message> <id> <now ns>
-    encoding("EVALSHA enqueue (200 B message)") {
+    encoding("EVALSHA_enqueue_200B_message") {
         RedisCommand(
             "EVALSHA",
             scriptSHA,
@@ -68,7 +62,7 @@ func encodeBenchmarks() {
         )
     }
     // asynq dequeue: EVALSHA sha 5 <pending> <paused> <active> <lease> <task key prefix> <lease expiry>
-    encoding("EVALSHA dequeue") {
+    encoding("EVALSHA_dequeue") {
         RedisCommand(
             "EVALSHA",
             scriptSHA,
@@ -81,10 +75,10 @@ func encodeBenchmarks() {
             1_732_480_030
         )
     }
-    encoding("ZADD score member") {
+    encoding("ZADD_score_member") {
         RedisCommand("ZADD", "asynq:{default}:scheduled", 1_732_480_030.0, taskID)
     }
-    encoding("HSET 4 fields") {
+    encoding("HSET_4_fields") {
         RedisCommand(
             "HSET",
             "asynq:{default}:t:\(taskID)",
@@ -98,15 +92,15 @@ func encodeBenchmarks() {
             "email"
         )
     }
-    encoding("LPUSH 16 KiB") {
+    encoding("LPUSH_16KiB") {
         RedisCommand("LPUSH", "asynq:{default}:pending", bigPayload)
     }
     // The same command built from a list of arguments of mixed types (the non-generic initializer).
-    encoding("ZADD from [any RESPArgument]") {
+    encoding("ZADD_from_any_RESPArgument_array") {
         RedisCommand("ZADD", arguments: ["asynq:{default}:retry", 1_732_480_030.5, taskID])
     }
 
-    Benchmark("encode pipeline of 16 SET") { benchmark in
+    Benchmark("encode_pipeline_of_16_SET") { benchmark in
         var outbound = ByteBufferAllocator().buffer(capacity: 64 * 1024)
         for _ in benchmark.scaledIterations {
             for _ in 0..<16 {
@@ -155,6 +149,17 @@ enum Replies {
         }
         return buffer
     }()
+    /// The batched dequeue script's reply for 100 tasks: `id, msg, id, msg, …` (200 bulk strings,
+    /// the messages 200 bytes each).
+    static let dequeueReply100: ByteBuffer = {
+        var buffer = ByteBuffer(string: "*200\r\n")
+        for _ in 0..<100 {
+            buffer.writeString("$36\r\n\(taskID)\r\n$200\r\n")
+            buffer.writeImmutableBuffer(taskMessage)
+            buffer.writeString("\r\n")
+        }
+        return buffer
+    }()
     /// What 16 pipelined `SET`s get back in one read.
     static let sixteenOK: ByteBuffer = {
         var buffer = ByteBuffer()
@@ -173,7 +178,7 @@ enum Replies {
 func decodeBenchmarks() {
     /// Decodes the one reply in `bytes`; with `read`, also walks into the value as a caller would.
     func decoding(_ name: String, _ bytes: ByteBuffer, read: (@Sendable (RESPToken) -> Int)? = nil) {
-        Benchmark("decode \(name)") { benchmark in
+        Benchmark("decode_\(name)") { benchmark in
             var decoder = RESPTokenDecoder()
             var total = 0
             for _ in benchmark.scaledIterations {
@@ -188,18 +193,19 @@ func decodeBenchmarks() {
         }
     }
 
-    decoding("simple string +OK", Replies.simpleString)
+    decoding("simple_string_OK", Replies.simpleString)
     decoding("integer", Replies.integer)
     decoding("null", Replies.null)
-    decoding("bulk 100 B", Replies.bulk100)
-    decoding("bulk 16 KiB", Replies.bulk16K)
-    decoding("array of 100 bulk", Replies.array100)
-    decoding("map of 6 fields", Replies.map)
+    decoding("bulk_100B", Replies.bulk100)
+    decoding("bulk_16KiB", Replies.bulk16K)
+    decoding("array_of_100_bulk", Replies.array100)
+    decoding("map_of_6_fields", Replies.map)
+    decoding("dequeue_reply_of_100_tasks", Replies.dequeueReply100)
 
-    decoding("bulk 100 B + read as String", Replies.bulk100) { token in
+    decoding("bulk_100B_read_as_String", Replies.bulk100) { token in
         token.string?.utf8.count ?? 0
     }
-    decoding("array of 100 bulk + read elements", Replies.array100) { token in
+    decoding("array_of_100_bulk_read_elements", Replies.array100) { token in
         guard case .array(let elements) = token.value else { return 0 }
         var bytes = 0
         for element in elements {
@@ -207,10 +213,10 @@ func decodeBenchmarks() {
         }
         return bytes
     }
-    decoding("array of 100 bulk + [String]", Replies.array100) { token in
+    decoding("array_of_100_bulk_as_String_array", Replies.array100) { token in
         (try? token.decode(as: [String].self))?.count ?? 0
     }
-    decoding("map of 6 fields + read pairs", Replies.map) { token in
+    decoding("map_of_6_fields_read_pairs", Replies.map) { token in
         guard case .map(let map) = token.value else { return 0 }
         var bytes = 0
         for (key, value) in map.pairs {
@@ -219,7 +225,7 @@ func decodeBenchmarks() {
         return bytes
     }
 
-    Benchmark("decode 16 x +OK in one read") { benchmark in
+    Benchmark("decode_16_OK_in_one_read") { benchmark in
         var decoder = RESPTokenDecoder()
         var count = 0
         for _ in benchmark.scaledIterations {
@@ -233,7 +239,7 @@ func decodeBenchmarks() {
 
     // A 16 KiB bulk string arriving in 1460-byte TCP segments, appended to one receive buffer
     // the way `ByteToMessageHandler` accumulates them: the resumable scan must not rescan.
-    Benchmark("decode bulk 16 KiB in 1460 B segments") { benchmark in
+    Benchmark("decode_bulk_16KiB_in_1460B_segments") { benchmark in
         var segments: [ByteBuffer] = []
         var all = Replies.bulk16K
         while all.readableBytes > 0 {

@@ -1,4 +1,5 @@
 import Foundation
+import ThrowawayRedis
 
 #if canImport(Glibc)
 import Glibc

@@ -11,6 +11,7 @@ import AsynqRedis
 import Foundation
 import NIOCore
 import NIOPosix
+import ThrowawayRedis
 
 struct RedisLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -13,7 +13,7 @@ public final class AsynqClient: Sendable {
     package let broker: RedisBroker
     private let ownsConnection: Bool
     private let logger: Logger
-    private let now: @Sendable () -> Date
+    let now: @Sendable () -> Date
 
     /// A client with its own Redis connections (closed by ``close()``).
     public convenience init(
@@ -129,14 +129,15 @@ public final class AsynqClient: Sendable {
         }
     }
 
-    private struct Prepared {
+    struct Prepared {
         var message: TaskMessage
         var call: RedisScriptCall
         var info: TaskInfo
     }
 
     /// Composes options, builds the message and the script call (`api.md` §3 "Enqueue algorithm").
-    private func prepare(_ task: AsynqTask, options: [TaskOption], now: Date) throws -> Prepared {
+    /// Internal rather than private for `prepareEnqueue(_:options:)` (Support/BenchmarkSPI.swift).
+    func prepare(_ task: AsynqTask, options: [TaskOption], now: Date) throws -> Prepared {
         guard !task.type.isBlank else {
             throw AsynqError.invalid("task typename cannot be empty")
         }

@@ -16,11 +16,11 @@ import Darwin
 /// a pipe only this process writes to; a watchdog in the supervisor blocks reading it, and when
 /// this process ends for any reason (even SIGKILL) the pipe closes and the watchdog kills the
 /// server and deletes its directory.
-final class ThrowawayRedisServer {
-    let port: Int
+public final class ThrowawayRedisServer: Sendable {
+    public let port: Int
     /// The PID of redis-server itself (not of its supervisor).
-    let pid: Int32
-    let directory: String
+    public let pid: Int32
+    public let directory: String
     private let supervisor: ChildProcess
     /// The write end of the supervisor's stdin; closing it (or dying) kills the server.
     private let lifeline: Int32
@@ -48,13 +48,15 @@ final class ThrowawayRedisServer {
         self.lifeline = lifeline
     }
 
-    static func start(executable: String) async throws -> ThrowawayRedisServer {
+    /// Starts `executable` (a path, or a name looked up in `PATH`); `label` names its temporary
+    /// directory (`<label>-<pid>-<port>`).
+    public static func start(executable: String, label: String = "redis-load") async throws -> ThrowawayRedisServer {
         guard let path = findExecutable(executable) else {
             throw LoadError("\(executable) not found on PATH: install it with 'apt-get install -y redis-server'")
         }
         let port = try freePort()
         let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("redis-load-\(getpid())-\(port)").path
+            .appendingPathComponent("\(label)-\(getpid())-\(port)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let pidFile = directory + "/redis.pid"
         let logFile = directory + "/redis.log"
@@ -124,7 +126,7 @@ final class ThrowawayRedisServer {
     }
 
     /// SIGTERM to the server's PID (SIGKILL after 10 s), then removes its directory.
-    func stop() async {
+    public func stop() async {
         kill(pid, SIGTERM)
         if await supervisor.waitForExit(timeout: .seconds(10)) == nil {
             kill(pid, SIGKILL)
@@ -136,7 +138,7 @@ final class ThrowawayRedisServer {
 }
 
 /// A TCP port of 127.0.0.1 that nothing listens on (the kernel's choice for port 0).
-func freePort() throws -> Int {
+public func freePort() throws -> Int {
     #if canImport(Glibc) || canImport(Musl)
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #else

@@ -8,13 +8,14 @@ import Musl
 import Darwin
 #endif
 
-struct LoadError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+/// A failure to start or drive a child process (or the server it runs).
+public struct LoadError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// The path of `name` (a path, or a name looked up in `PATH`), if it is an executable file.
-func findExecutable(_ name: String) -> String? {
+public func findExecutable(_ name: String) -> String? {
     if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
     for directory in path.split(separator: ":") {
@@ -30,12 +31,12 @@ func findExecutable(_ name: String) -> String? {
 /// executor threads block most signals, so a `/bin/sh` child could then never see SIGCHLD or
 /// SIGTERM) and lets it inherit our open descriptors (sockets to Redis included). Here the child
 /// gets an empty signal mask, default dispositions, and only the three descriptors given.
-struct ChildProcess: Sendable {
-    let pid: pid_t
+public struct ChildProcess: Sendable {
+    public let pid: Int32
 
     /// Starts `path` with `arguments` (without argv[0]); the descriptors become its stdin, stdout
     /// and stderr.
-    init(path: String, arguments: [String], stdin: Int32, stdout: Int32, stderr: Int32) throws {
+    public init(path: String, arguments: [String], stdin: Int32, stdout: Int32, stderr: Int32) throws {
         #if canImport(Darwin)
         var actions: posix_spawn_file_actions_t? = nil
         var attributes: posix_spawnattr_t? = nil
@@ -83,7 +84,7 @@ struct ChildProcess: Sendable {
 
     /// The exit status (128 + signal when a signal ended it) once the child has exited, nil while
     /// it runs. Reaps the child.
-    func exitStatus() -> Int32? {
+    public func exitStatus() -> Int32? {
         var status: Int32 = 0
         let result = waitpid(pid, &status, WNOHANG)
         guard result == pid else { return result < 0 ? -1 : nil }
@@ -93,7 +94,7 @@ struct ChildProcess: Sendable {
 
     /// Waits (polling, without blocking a thread) until the child exits, for at most `timeout`.
     /// Returns its status, or nil on timeout.
-    func waitForExit(timeout: Duration = .seconds(3600)) async -> Int32? {
+    public func waitForExit(timeout: Duration = .seconds(3600)) async -> Int32? {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
@@ -105,7 +106,7 @@ struct ChildProcess: Sendable {
 }
 
 /// A pipe whose two ends are close-on-exec (a child gets an end only through `ChildProcess`'s dup2).
-func makePipe() throws -> (read: Int32, write: Int32) {
+public func makePipe() throws -> (read: Int32, write: Int32) {
     var fds: [Int32] = [-1, -1]
     guard pipe(&fds) == 0 else { throw LoadError("pipe() failed: errno \(errno)") }
     for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
@@ -113,13 +114,13 @@ func makePipe() throws -> (read: Int32, write: Int32) {
 }
 
 /// Opens `path` for writing (created or truncated), close-on-exec.
-func openForWriting(_ path: String) throws -> Int32 {
+public func openForWriting(_ path: String) throws -> Int32 {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw LoadError("cannot open \(path): errno \(errno)") }
     return fd
 }
 
-func openDevNull() throws -> Int32 {
+public func openDevNull() throws -> Int32 {
     let fd = open("/dev/null", O_RDWR | O_CLOEXEC)
     guard fd >= 0 else { throw LoadError("cannot open /dev/null: errno \(errno)") }
     return fd
