@@ -290,8 +290,9 @@ struct ClusterTests {
             }
             try await migration.finish()
             #expect(try await values == ["1", "2"])
+            // Then MOVED, or ASK when the retry fell between the two `SETSLOT … NODE`.
             let counts = redis.clusterRedirectionCounts
-            #expect(counts.moved >= 1)
+            #expect(counts.moved + counts.ask >= 1)
             #expect(counts.clusterDown == 0)
         }
     }
