@@ -155,6 +155,11 @@ public struct RedisConnectionOptions: Sendable {
     /// (during a failover) is retried, with backoff from 10 ms to 250 ms, before the error is
     /// thrown. Such a command did not run, so retrying it is always safe.
     public var clusterRetryTimeout: Duration = .seconds(10)
+    /// A request is written at once while fewer than this many replies are owed on its
+    /// connection (Redis is idle or nearly, so it starts on the request while the caller's
+    /// neighbours prepare theirs); beyond it, requests submitted during the same event-loop tick
+    /// leave together in one write. 0 always coalesces per tick.
+    public var immediateWriteBelow: Int = 16
 
     public init(
         topology: Topology,

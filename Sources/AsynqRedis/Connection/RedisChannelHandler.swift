@@ -80,6 +80,8 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
     private var pending = Deque<Pending>()
     private var outbound: ByteBuffer?
     private var flushScheduled = false
+    /// See ``RedisConnectionOptions/immediateWriteBelow``.
+    var immediateWriteBelow = 0
     private var timeoutCheck: Scheduled<Void>?
     private let eventLoop: any EventLoop
     /// Replies are split here rather than in a `ByteToMessageHandler` in front of this handler:
@@ -202,11 +204,12 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
             receiver?.fail(rejection)
             return
         }
+        let owed = pending.count
         if let receiver {
             pending.append(Pending(id: id, receiver: receiver, deadline: deadline, closeOnCancel: closeOnCancel))
             if pending.count == 1 { scheduleTimeoutCheck(at: deadline) }
         }
-        write(command, context: context)
+        write(command, context: context, now: owed < immediateWriteBelow)
     }
 
     /// Queues a pipeline: all commands are written in one flush, replies are collected in order.
@@ -226,13 +229,15 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
         let collector = PipelineCollector(count: commands.count, continuation: continuation)
         let wasEmpty = pending.isEmpty
+        let owed = pending.count
         for (index, command) in commands.enumerated() {
             pending.append(
                 Pending(id: id, receiver: .pipeline(collector, index: index), deadline: deadline, closeOnCancel: false)
             )
-            write(command, context: context)
+            write(command, context: context, now: false)
         }
         if wasEmpty { scheduleTimeoutCheck(at: deadline) }
+        if owed < immediateWriteBelow { flushOutbound() }
     }
 
     /// The error for a request made after the connection closed: the reason itself when retrying
@@ -259,17 +264,23 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     /// Buffers a command; it leaves at the end of the loop tick together with whatever else was
     /// submitted meanwhile, or at once when ``flushThreshold`` bytes have piled up (so the
-    /// server starts on a large pipeline while its caller, often on this loop, builds the next).
-    private func write(_ command: RedisCommand, context: ChannelHandlerContext) {
+    /// server starts on a large pipeline while its caller, often on this loop, builds the next),
+    /// or when few replies are owed (``immediateWriteBelow``, checked by the callers).
+    private func write(_ command: RedisCommand, context: ChannelHandlerContext, now: Bool) {
         var buffer =
             outbound.take()
             ?? context.channel.allocator.buffer(capacity: max(512, command.arguments.readableBytes + 16))
         command.write(into: &buffer)
         outbound = buffer
-        if buffer.readableBytes >= Self.flushThreshold {
+        if now || buffer.readableBytes >= Self.flushThreshold {
             flushOutbound()
-            return
+        } else {
+            scheduleFlush()
         }
+    }
+
+    /// Flushes at the end of the loop tick, together with whatever else is submitted meanwhile.
+    private func scheduleFlush() {
         if !flushScheduled {
             flushScheduled = true
             // Flush after the tasks already queued on the loop, so that commands submitted

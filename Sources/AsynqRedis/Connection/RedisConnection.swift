@@ -73,6 +73,7 @@ public final class RedisConnection: Sendable {
         logger: Logger
     ) async throws -> RedisConnection {
         let limits = options.decoderLimits
+        let immediateWriteBelow = options.immediateWriteBelow
         let serverName: String? = {
             if let name = options.tls?.serverName { return name }
             if case .tcp(let host, _) = address, !host.isIPAddressLiteral { return host }
@@ -89,6 +90,7 @@ public final class RedisConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(tlsHandler)
                     }
                     let handler = RedisChannelHandler(eventLoop: channel.eventLoop, decoderLimits: limits)
+                    handler.immediateWriteBelow = immediateWriteBelow
                     try channel.pipeline.syncOperations.addHandler(handler)
                     slot.handler.withLock { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                 }
