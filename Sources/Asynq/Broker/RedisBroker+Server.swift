@@ -46,8 +46,9 @@ extension BrokerScripts {
 }
 
 /// The fixed keys of one queue, built once (the processor's hot path would otherwise build
-/// the same strings for every task).
-package struct QueueKeys: Sendable {
+/// the same strings for every task). A class, so that passing it around costs one reference
+/// count instead of one per string.
+package final class QueueKeys: Sendable {
     package let queue: String
     package let pending: String
     package let active: String
