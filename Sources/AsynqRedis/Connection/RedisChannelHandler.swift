@@ -209,7 +209,8 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
             pending.append(Pending(id: id, receiver: receiver, deadline: deadline, closeOnCancel: closeOnCancel))
             if pending.count == 1 { scheduleTimeoutCheck(at: deadline) }
         }
-        write(command, context: context, now: owed < immediateWriteBelow)
+        write(command, context: context)
+        finishWrite(now: owed < immediateWriteBelow)
     }
 
     /// Queues a pipeline: all commands are written in one flush, replies are collected in order.
@@ -234,10 +235,10 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
             pending.append(
                 Pending(id: id, receiver: .pipeline(collector, index: index), deadline: deadline, closeOnCancel: false)
             )
-            write(command, context: context, now: false)
+            write(command, context: context)
         }
         if wasEmpty { scheduleTimeoutCheck(at: deadline) }
-        if owed < immediateWriteBelow { flushOutbound() }
+        finishWrite(now: owed < immediateWriteBelow)
     }
 
     /// The error for a request made after the connection closed: the reason itself when retrying
@@ -262,26 +263,26 @@ final class RedisChannelHandler: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
-    /// Buffers a command; it leaves at the end of the loop tick together with whatever else was
-    /// submitted meanwhile, or at once when ``flushThreshold`` bytes have piled up (so the
-    /// server starts on a large pipeline while its caller, often on this loop, builds the next),
-    /// or when few replies are owed (``immediateWriteBelow``, checked by the callers).
-    private func write(_ command: RedisCommand, context: ChannelHandlerContext, now: Bool) {
+    /// Buffers a command; it is written at once when ``flushThreshold`` bytes have piled up (so
+    /// the server starts on a large pipeline while its caller, often on this loop, builds the
+    /// next), otherwise by ``finishWrite(now:)`` once the request is buffered.
+    private func write(_ command: RedisCommand, context: ChannelHandlerContext) {
         var buffer =
             outbound.take()
             ?? context.channel.allocator.buffer(capacity: max(512, command.arguments.readableBytes + 16))
         command.write(into: &buffer)
         outbound = buffer
-        if now || buffer.readableBytes >= Self.flushThreshold {
-            flushOutbound()
-        } else {
-            scheduleFlush()
-        }
+        if buffer.readableBytes >= Self.flushThreshold { flushOutbound() }
     }
 
-    /// Flushes at the end of the loop tick, together with whatever else is submitted meanwhile.
-    private func scheduleFlush() {
-        if !flushScheduled {
+    /// After a request is buffered: write it at once when few replies are owed
+    /// (``immediateWriteBelow``), else at the end of the loop tick together with whatever else
+    /// is submitted meanwhile.
+    private func finishWrite(now: Bool) {
+        guard outbound != nil else { return }
+        if now {
+            flushOutbound()
+        } else if !flushScheduled {
             flushScheduled = true
             // Flush after the tasks already queued on the loop, so that commands submitted
             // together from many callers leave in one write.
